@@ -1,0 +1,152 @@
+import {Command, Flags, type Interfaces} from '@oclif/core'
+import {loadPlan} from '../config/load.js'
+import type {Plan} from '../config/schema.js'
+import {recordAudit} from '../state/audit.js'
+import {acquireLease, type Lease} from '../state/locks.js'
+import {UserError, errorMessage} from '../util/errors.js'
+import {configureLogger, newRunId, type LogFormat, type Logger, type LogLevel} from '../util/log.js'
+import {redact, redactDeep} from '../util/redact.js'
+import {Workspace} from '../workspace.js'
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+/**
+ * Every strangler command: `--config`, `--json`, `--log-format`, `--log-level`;
+ * a run id; errors rendered as one paragraph (what, where, how to fix) with
+ * exit code 2, or 1 for gates and differences; audit records and service locks
+ * for mutating commands.
+ */
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override enableJsonFlag = true
+
+  static override baseFlags = {
+    config: Flags.string({char: 'c', summary: 'Plan file (default: strangler.config.{ts,js,json,yaml} in the working directory).', helpGroup: 'GLOBAL'}),
+    'log-format': Flags.string({summary: 'Log format on stderr.', options: ['text', 'json'], default: 'text', helpGroup: 'GLOBAL'}),
+    'log-level': Flags.string({summary: 'Log verbosity.', options: ['debug', 'info', 'warn', 'error'], default: 'info', helpGroup: 'GLOBAL'}),
+  }
+
+  /** Commands that change anything are audited and take the service's lease lock. */
+  static mutating = false
+
+  protected flags!: BaseFlags<T>
+  protected args!: BaseArgs<T>
+  protected runId!: string
+  protected logger!: Logger
+  private ws?: Workspace
+  private lease?: Lease
+  private started = Date.now()
+  private auditService?: string
+  private auditDetail?: string
+
+  protected override async init(): Promise<void> {
+    await super.init()
+    const {args, flags} = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (this.ctor as unknown as typeof BaseCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    })
+    this.flags = flags as BaseFlags<T>
+    this.args = args as BaseArgs<T>
+    this.runId = process.env.STRANGLER_RUN_ID ?? newRunId()
+    this.logger = configureLogger({
+      runId: this.runId,
+      format: (this.flags['log-format'] as LogFormat) ?? 'text',
+      level: (this.flags['log-level'] as LogLevel) ?? (this.jsonEnabled() ? 'warn' : 'info'),
+    }).child({component: this.id ?? 'cli'})
+  }
+
+  /** Loads the plan and connects; cached for the run and closed at the end. */
+  protected async workspace(opts: {plan?: Plan} = {}): Promise<Workspace> {
+    if (this.ws) return this.ws
+    const plan = opts.plan ?? (await loadPlan(this.flags.config as string | undefined)).plan
+    this.ws = await Workspace.open(plan, {runId: this.runId})
+    return this.ws
+  }
+
+  /** Takes the lease lock of a service (mutating commands), released when the command ends. */
+  protected async lockService(service: string, opts: {steal?: boolean; reason?: string} = {}): Promise<Lease> {
+    const ws = await this.workspace()
+    await ws.state.requireReady()
+    this.auditService = service
+    this.lease = await acquireLease(ws.state, service, {runId: this.runId, command: this.id ?? 'unknown', steal: opts.steal, reason: opts.reason})
+    if (this.lease.stolenFrom) {
+      this.auditDetail = `lock stolen from ${this.lease.stolenFrom.holder} (run ${this.lease.stolenFrom.runId}): ${opts.reason ?? ''}`
+      this.logger.warn(`took over the lock of ${service} from ${this.lease.stolenFrom.holder}`, {service})
+    }
+    return this.lease
+  }
+
+  protected setAuditService(service: string): void {
+    this.auditService = service
+  }
+
+  /** Human output on stdout, silenced by --json. */
+  protected out(text = ''): void {
+    if (!this.jsonEnabled()) this.log_(text)
+  }
+
+  private log_(text: string): void {
+    process.stdout.write(`${text}\n`)
+  }
+
+  protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    // oclif's own exits (help, version, parse errors) keep their behaviour
+    if (err.oclif?.exit !== undefined && !(err instanceof UserError)) {
+      if (err.oclif.exit === 0) return super.catch(err)
+      if (this.jsonEnabled()) {
+        process.stdout.write(JSON.stringify({error: {code: 'E_USAGE', message: redact(err.message)}}, null, 2) + '\n')
+        process.exitCode = 2
+        return
+      }
+      return super.catch(err)
+    }
+    const user = err instanceof UserError
+    const code = user ? err.exitCode : 2
+    process.exitCode = code
+    const message = redact(err.message)
+    const hint = user && err.hint ? redact(err.hint) : undefined
+    if (this.jsonEnabled()) {
+      process.stdout.write(JSON.stringify({error: {code: user ? err.code : 'E_INTERNAL', message, hint, runId: this.runId}}, null, 2) + '\n')
+    } else {
+      process.stderr.write(`Error: ${message}\n${hint ? `Hint: ${hint}\n` : ''}`)
+      if (!user) {
+        const debug = this.flags?.['log-level'] === 'debug'
+        process.stderr.write(debug ? `${redact(err.stack ?? '')}\n` : `(run with --log-level debug for details; run id ${this.runId})\n`)
+      }
+    }
+    if (this.ctor && (this.ctor as unknown as typeof BaseCommand).mutating) this.auditDetail = message
+  }
+
+  protected override async finally(err: Error | undefined): Promise<unknown> {
+    try {
+      if ((this.ctor as unknown as typeof BaseCommand).mutating && this.ws) {
+        const exit = Number(process.exitCode ?? 0)
+        const outcome = !err && exit === 0 ? 'success' : exit === 1 ? 'refused' : 'failed'
+        try {
+          if (await this.ws.state.isReady()) {
+            await recordAudit(this.ws.state, {
+              runId: this.runId,
+              command: this.id ?? 'unknown',
+              args: redactDeep({args: this.args, flags: this.flags}),
+              service: this.auditService ?? ((this.args as Record<string, unknown> | undefined)?.service as string | undefined),
+              outcome,
+              exitCode: exit,
+              durationMs: Date.now() - this.started,
+              detail: this.auditDetail ?? (err ? errorMessage(err) : undefined),
+            })
+          }
+        } catch (e) {
+          this.logger?.warn(`could not write the audit record: ${errorMessage(e)}`)
+        }
+      }
+      await this.lease?.release().catch(() => undefined)
+      await this.ws?.close()
+    } finally {
+      await super.finally(err)
+    }
+    return undefined
+  }
+}

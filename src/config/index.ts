@@ -1,0 +1,3 @@
+export * from './schema.js'
+export {loadPlan, validatePlan, findPlanFile, formatIssues} from './load.js'
+export {interpolateEnv} from './interpolate.js'

@@ -1,0 +1,187 @@
+import {MongoClient, type Db, type Document, type Filter} from 'mongodb'
+import type {Engine, KeysRead, WriteBatch} from '../engine.js'
+import {translateDbError} from '../errors.js'
+import type {ColumnType, KeyTuple, RangeRead, Row, ServerInfo, TableInfo, TableRef, TargetTableSpec} from '../types.js'
+import {UserError} from '../../util/errors.js'
+import {redactUrl} from '../../util/redact.js'
+import {fromBson, toBson} from './mongodb-values.js'
+
+export interface MongoEngineOptions {
+  url: string
+  database?: string
+}
+
+/**
+ * MongoDB (and MongoDB-wire servers such as FerretDB) as a service store.
+ * A row becomes a document whose fields are the target columns; `_id` is the
+ * key value (or a sub-document of the key columns for composite keys).
+ */
+export class MongoEngine implements Engine {
+  readonly kind = 'mongodb' as const
+  readonly displayUrl: string
+  readonly database: string
+  readonly defaultSchema: string | undefined = undefined
+  private readonly client: MongoClient
+  private connected?: Promise<MongoClient>
+  private infoCache?: ServerInfo
+
+  static async open(opts: MongoEngineOptions): Promise<MongoEngine> {
+    return new MongoEngine(opts)
+  }
+
+  private constructor(opts: MongoEngineOptions) {
+    this.displayUrl = redactUrl(opts.url)
+    const u = new URL(opts.url)
+    this.database = opts.database ?? (decodeURIComponent(u.pathname.replace(/^\//, '')) || 'strangler')
+    this.client = new MongoClient(opts.url, {serverSelectionTimeoutMS: 10_000, connectTimeoutMS: 10_000, ignoreUndefined: true})
+  }
+
+  private async dbFor(ref?: TableRef): Promise<Db> {
+    try {
+      this.connected ??= this.client.connect()
+      const c = await this.connected
+      return c.db(ref?.schema ?? this.database)
+    } catch (err) {
+      this.connected = undefined
+      throw translateDbError(err, this.displayUrl)
+    }
+  }
+
+  async info(): Promise<ServerInfo> {
+    if (this.infoCache) return this.infoCache
+    const db = await this.dbFor()
+    try {
+      const bi = await db.admin().command({buildInfo: 1})
+      const ferret = bi.ferretdb ? `FerretDB ${bi.ferretdb.version ?? ''} ` : ''
+      this.infoCache = {engine: 'mongodb', version: `${ferret}${ferret ? '(MongoDB ' : 'MongoDB '}${bi.version}${ferret ? ')' : ''}`.replace(/\s+/g, ' '), database: this.database, embedded: false}
+      return this.infoCache
+    } catch (err) {
+      throw translateDbError(err, this.displayUrl)
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.close()
+  }
+
+  async tableExists(ref: TableRef): Promise<boolean> {
+    const db = await this.dbFor(ref)
+    const list = await db.listCollections({name: ref.name}, {nameOnly: true}).toArray()
+    return list.length > 0
+  }
+
+  async introspect(ref: TableRef): Promise<TableInfo> {
+    throw new UserError(`MongoDB collection ${ref.name} cannot be a source: MongoDB is supported as a service store only.`, {code: 'E_UNSUPPORTED'})
+  }
+
+  async count(ref: TableRef): Promise<number> {
+    const db = await this.dbFor(ref)
+    return db.collection(ref.name).countDocuments()
+  }
+
+  private idOf(key: readonly string[], tuple: KeyTuple, types?: readonly ColumnType[]): unknown {
+    if (key.length === 1) return toBson(tuple[0], types?.[0])
+    const o: Record<string, unknown> = {}
+    key.forEach((k, i) => (o[k] = toBson(tuple[i], types?.[i])))
+    return o
+  }
+
+  /** `(k1,k2) > (v1,v2)` as a filter on the key fields. */
+  private tupleFilter(key: readonly string[], tuple: KeyTuple, op: '$gt' | '$lte', types?: readonly ColumnType[]): Filter<Document> {
+    const vals = tuple.map((v, i) => toBson(v, types?.[i]))
+    const strict = op === '$gt' ? '$gt' : '$lt'
+    const ors: Document[] = []
+    for (let i = 0; i < key.length; i++) {
+      const f: Document = {}
+      for (let j = 0; j < i; j++) f[key[j]] = vals[j]
+      f[key[i]] = {[i === key.length - 1 ? op : strict]: vals[i]}
+      ors.push(f)
+    }
+    return ors.length === 1 ? ors[0] : {$or: ors}
+  }
+
+  async readRange(req: RangeRead): Promise<Row[]> {
+    const db = await this.dbFor(req.table)
+    const conds: Filter<Document>[] = []
+    if (req.after) conds.push(this.tupleFilter(req.key, req.after, '$gt', req.keyTypes))
+    if (req.upTo) conds.push(this.tupleFilter(req.key, req.upTo, '$lte', req.keyTypes))
+    if (req.filter) throw new UserError('Row filters apply to source tables; MongoDB is a target only.')
+    const filter = conds.length === 0 ? {} : conds.length === 1 ? conds[0] : {$and: conds}
+    const sort: Record<string, 1> = {}
+    for (const k of req.key) sort[k] = 1
+    let cur = db.collection(req.table.name).find(filter, {sort, projection: {_id: 0}})
+    if (req.limit) cur = cur.limit(req.limit)
+    const docs = await cur.toArray()
+    return docs.map((d) => this.toRow(d, req.columns))
+  }
+
+  private toRow(d: Document, columns: readonly {name: string; type?: ColumnType}[]): Row {
+    const r: Row = {}
+    for (const c of columns) r[c.name] = fromBson(d[c.name], c.type)
+    return r
+  }
+
+  async readByKeys(req: KeysRead): Promise<Row[]> {
+    if (!req.keys.length) return []
+    const db = await this.dbFor(req.table)
+    const ids = req.keys.map((k) => this.idOf(req.key, k, req.keyTypes))
+    const docs = await db.collection(req.table.name).find({_id: {$in: ids}} as Filter<Document>, {projection: {_id: 0}}).toArray()
+    return docs.map((d) => this.toRow(d, req.columns))
+  }
+
+  async sampleKeys(req: {table: TableRef; key: readonly string[]; keyTypes?: readonly ColumnType[]; after?: KeyTuple; step: number}): Promise<KeyTuple | undefined> {
+    const db = await this.dbFor(req.table)
+    const sort: Record<string, 1> = {}
+    for (const k of req.key) sort[k] = 1
+    const filter = req.after ? this.tupleFilter(req.key, req.after, '$gt', req.keyTypes) : {}
+    const proj: Record<string, 1 | 0> = {_id: 0}
+    for (const k of req.key) proj[k] = 1
+    const [d] = await db.collection(req.table.name).find(filter, {sort, projection: proj}).skip(Math.max(0, req.step - 1)).limit(1).toArray()
+    return d ? req.key.map((k, i) => fromBson(d[k], req.keyTypes?.[i])) : undefined
+  }
+
+  async upsert(batch: WriteBatch): Promise<number> {
+    if (!batch.rows.length) return 0
+    const db = await this.dbFor(batch.table)
+    const types = new Map(batch.columns.map((c) => [c.name, c as ColumnType]))
+    const keyTypes = batch.key.map((k) => types.get(k))
+    const ops = batch.rows.map((r) => {
+      const doc: Document = {}
+      for (const c of batch.columns) doc[c.name] = toBson(r[c.name], c)
+      const _id = this.idOf(batch.key, batch.key.map((k) => r[k]), keyTypes as ColumnType[])
+      return {replaceOne: {filter: {_id} as Filter<Document>, replacement: {_id, ...doc}, upsert: true}}
+    })
+    try {
+      const res = await db.collection(batch.table.name).bulkWrite(ops, {ordered: false})
+      return res.upsertedCount + res.modifiedCount + res.matchedCount - res.modifiedCount
+    } catch (err) {
+      throw translateDbError(err, this.displayUrl)
+    }
+  }
+
+  async deleteKeys(req: {table: TableRef; key: readonly string[]; keys: readonly KeyTuple[]; keyTypes?: readonly ColumnType[]}): Promise<number> {
+    if (!req.keys.length) return 0
+    const db = await this.dbFor(req.table)
+    const ids = req.keys.map((k) => this.idOf(req.key, k, req.keyTypes))
+    const res = await db.collection(req.table.name).deleteMany({_id: {$in: ids}} as Filter<Document>)
+    return res.deletedCount
+  }
+
+  targetDdl(spec: TargetTableSpec): string[] {
+    const out = [`db.createCollection(${JSON.stringify(spec.ref.name)})${spec.ref.schema ? ` in database ${spec.ref.schema}` : ''}`]
+    if (spec.key.length > 1) out.push(`db.${spec.ref.name}.createIndex(${JSON.stringify(Object.fromEntries(spec.key.map((k) => [k, 1])))})`)
+    return out
+  }
+
+  async createTarget(spec: TargetTableSpec): Promise<string[]> {
+    const db = await this.dbFor(spec.ref)
+    if (!(await this.tableExists(spec.ref))) await db.createCollection(spec.ref.name)
+    if (spec.key.length > 1) await db.collection(spec.ref.name).createIndex(Object.fromEntries(spec.key.map((k) => [k, 1])))
+    return this.targetDdl(spec)
+  }
+
+  async dropTarget(ref: TableRef): Promise<void> {
+    const db = await this.dbFor(ref)
+    if (await this.tableExists(ref)) await db.collection(ref.name).drop()
+  }
+}

@@ -1,0 +1,243 @@
+import type {EntityPlan, ServicePlan} from '../config/schema.js'
+import type {Engine} from '../engines/engine.js'
+import {boundedName, parseTableName, parseTypeSpec} from '../engines/names.js'
+import type {ColumnInfo, ColumnType, LogicalType, Projection, Row, TableInfo, TableRef, TargetColumn, TargetTableSpec} from '../engines/types.js'
+import {UserError} from '../util/errors.js'
+import {castValue} from './cast.js'
+
+/** How one target column gets its value. */
+export type ColumnSource =
+  | {readonly kind: 'column'; readonly column: string; readonly from: ColumnType; readonly cast: boolean}
+  | {readonly kind: 'const'; readonly value: string | number | boolean | null}
+  | {readonly kind: 'sql'; readonly sql: string; readonly uses: readonly string[]}
+  | {readonly kind: 'js'; readonly fn: (row: Row) => unknown; readonly uses: readonly string[]}
+
+export interface ResolvedColumn extends TargetColumn {
+  readonly source: ColumnSource
+  readonly sensitive: boolean
+}
+
+/**
+ * An entity of a service with its mapping resolved against the source table:
+ * what to read from the monolith, how to turn a source row into a target row,
+ * and the target table to create. Built once per run by `resolveEntity`.
+ */
+export interface ResolvedEntity {
+  readonly service: string
+  /** Entity id, unique within the service: the target table's name. */
+  readonly name: string
+  readonly index: number
+  readonly source: TableRef
+  readonly target: TableRef
+  readonly sourceInfo: TableInfo
+  readonly sourceKey: readonly string[]
+  readonly sourceKeyTypes: readonly ColumnType[]
+  /** Target column names of the key, in key order. */
+  readonly targetKey: readonly string[]
+  readonly columns: readonly ResolvedColumn[]
+  readonly filter?: string
+  /** Source projections: the source columns the mapping reads, and SQL expressions. */
+  readonly projections: readonly Projection[]
+  /** Target columns as projections (for reading the target). */
+  readonly targetProjections: readonly Projection[]
+  readonly targetSpec: TargetTableSpec
+  /** True when every column can be computed by the source engine (no JS transforms). */
+  readonly sqlExpressible: boolean
+  /** Maps a source row (as read with `projections`) to a target row. */
+  mapRow(row: Row): Row
+}
+
+const SQL_PREFIX = '__sql_'
+
+export function targetRefFor(service: string, svc: ServicePlan, entity: EntityPlan, monolithSchema?: string): TableRef {
+  const name = entity.target ?? entity.source.split('.').pop()!
+  const parsed = parseTableName(name)
+  if (svc.isolation === 'private-tables') {
+    const prefix = svc.target.tablePrefix ?? `${service}_`
+    return {schema: parsed.schema ?? svc.target.schema ?? monolithSchema, name: boundedName([`${prefix}${parsed.name}`])}
+  }
+  return {schema: parsed.schema ?? svc.target.schema, name: parsed.name}
+}
+
+function typeFromSpec(spec: string): ColumnType {
+  const t = parseTypeSpec(spec)
+  return {type: t.type as LogicalType, precision: t.precision, scale: t.scale}
+}
+
+function constType(v: string | number | boolean | null): ColumnType {
+  if (typeof v === 'boolean') return {type: 'boolean'}
+  if (typeof v === 'number') return Number.isInteger(v) ? {type: Math.abs(v) < 2 ** 31 ? 'integer' : 'bigint'} : {type: 'double'}
+  return {type: 'text'}
+}
+
+/**
+ * Resolves an entity's mapping against its introspected source table. Errors
+ * name the plan path (`services.users.entities[0].columns.email`), and say how
+ * to fix them.
+ */
+export async function resolveEntity(
+  service: string,
+  svc: ServicePlan,
+  entity: EntityPlan,
+  index: number,
+  monolith: Engine,
+): Promise<ResolvedEntity> {
+  const path = `services.${service}.entities[${index}]`
+  const source = parseTableName(entity.source, monolith.defaultSchema)
+  let info: TableInfo
+  try {
+    info = await monolith.introspect(source)
+  } catch (err) {
+    if (err instanceof UserError) throw new UserError(`${path}.source: ${err.message}`, {hint: err.hint, code: err.code})
+    throw err
+  }
+  return resolveWithInfo(service, svc, entity, index, info, monolith.defaultSchema)
+}
+
+/** Same as `resolveEntity`, from an already introspected table. */
+export function resolveWithInfo(service: string, svc: ServicePlan, entity: EntityPlan, index: number, info: TableInfo, monolithSchema?: string): ResolvedEntity {
+  const path = `services.${service}.entities[${index}]`
+  const byName = new Map(info.columns.map((c) => [c.name, c]))
+  const tableLabel = `${info.ref.schema ? info.ref.schema + '.' : ''}${info.ref.name}`
+  const need = (col: string, where: string): ColumnInfo => {
+    const c = byName.get(col)
+    if (!c) {
+      throw new UserError(`${where}: column "${col}" does not exist in ${tableLabel} (columns: ${info.columns.map((x) => x.name).join(', ')}).`, {code: 'E_CONFIG'})
+    }
+    return c
+  }
+
+  const sourceKey = entity.key ?? [...info.primaryKey]
+  if (!sourceKey.length) {
+    throw new UserError(`${path}: table ${tableLabel} has no primary key and the plan names no key.`, {
+      code: 'E_NO_KEY',
+      hint: `Add a primary key to ${tableLabel}, or set key: ["col", ...] on the entity to a unique, non-null column set.`,
+    })
+  }
+  const keyCols = sourceKey.map((k) => need(k, `${path}.key`))
+  for (const k of keyCols) {
+    if (k.unsupported || k.type === 'json' || k.type === 'real' || k.type === 'double' || k.type === 'binary') {
+      throw new UserError(`${path}.key: column "${k.name}" of type ${k.nativeType} cannot be a key.`, {
+        code: 'E_UNSUPPORTED_TYPE',
+        hint: 'Keys must be integers, decimals, text, uuids, dates or timestamps.',
+      })
+    }
+  }
+
+  const sensitive = new Set(entity.sensitive ?? [])
+  const columns: ResolvedColumn[] = []
+  const mappings: [string, unknown][] = entity.columns
+    ? Object.entries(entity.columns)
+    : info.columns.filter((c) => !(entity.exclude ?? []).includes(c.name)).map((c) => [c.name, c.name])
+  for (const ex of entity.exclude ?? []) need(ex, `${path}.exclude`)
+
+  for (const [name, m] of mappings) {
+    const where = `${path}.columns.${name}`
+    if (typeof m === 'string' || (m && typeof m === 'object' && 'from' in m)) {
+      const from = typeof m === 'string' ? m : (m as {from: string}).from
+      const castSpec = typeof m === 'string' ? undefined : (m as {cast?: string}).cast
+      const col = need(from, where)
+      if (col.unsupported && !castSpec) {
+        throw new UserError(`${where}: column "${from}" has unsupported type ${col.nativeType}.`, {
+          code: 'E_UNSUPPORTED_TYPE',
+          hint: `Exclude it, or map it with an SQL expression: { sql: "CAST(${from} AS TEXT)", type: "text" }.`,
+        })
+      }
+      const type = castSpec ? typeFromSpec(castSpec) : pick(col)
+      columns.push({name, ...type, nullable: col.nullable, source: {kind: 'column', column: from, from: pick(col), cast: Boolean(castSpec)}, sensitive: sensitive.has(name)})
+    } else if (m && typeof m === 'object' && 'const' in m) {
+      const c = m as {const: string | number | boolean | null; type?: string}
+      const type = c.type ? typeFromSpec(c.type) : constType(c.const)
+      columns.push({name, ...type, nullable: c.const === null, source: {kind: 'const', value: c.const}, sensitive: sensitive.has(name)})
+    } else if (m && typeof m === 'object' && 'sql' in m) {
+      const c = m as {sql: string; type: string; uses?: string[]}
+      for (const u of c.uses ?? []) need(u, `${where}.uses`)
+      columns.push({name, ...typeFromSpec(c.type), nullable: true, source: {kind: 'sql', sql: c.sql, uses: c.uses ?? []}, sensitive: sensitive.has(name)})
+    } else if (m && typeof m === 'object' && 'js' in m) {
+      const c = m as {js: (row: Row) => unknown; type: string; uses?: string[]}
+      for (const u of c.uses ?? []) need(u, `${where}.uses`)
+      columns.push({name, ...typeFromSpec(c.type), nullable: true, source: {kind: 'js', fn: c.js, uses: c.uses ?? info.columns.map((x) => x.name)}, sensitive: sensitive.has(name)})
+    }
+  }
+
+  // Every key column must reach the target unchanged (rename only), so keys line up on both sides.
+  const targetKey = sourceKey.map((k) => {
+    const t = columns.find((c) => c.source.kind === 'column' && c.source.column === k && !c.source.cast)
+    if (!t) {
+      throw new UserError(`${path}.columns: key column "${k}" must be mapped to a target column unchanged (a plain rename).`, {
+        code: 'E_CONFIG',
+        hint: `Add ${k}: "${k}" to the columns of the entity.`,
+      })
+    }
+    return t.name
+  })
+
+  const projections: Projection[] = []
+  const seen = new Set<string>()
+  const addCol = (c: string): void => {
+    if (seen.has(c)) return
+    seen.add(c)
+    const ci = byName.get(c)
+    projections.push({name: c, column: c, type: ci ? pick(ci) : undefined})
+  }
+  for (const k of sourceKey) addCol(k)
+  for (const c of columns) {
+    if (c.source.kind === 'column') addCol(c.source.column)
+    else if (c.source.kind === 'js') c.source.uses.forEach(addCol)
+    else if (c.source.kind === 'sql') projections.push({name: `${SQL_PREFIX}${c.name}`, sql: c.source.sql, type: c})
+  }
+
+  const target = targetRefFor(service, svc, entity, monolithSchema)
+  const targetColumns: TargetColumn[] = columns.map((c) => ({name: c.name, type: c.type, precision: c.precision, scale: c.scale, nullable: c.nullable}))
+  const plans = columns.map((c) => c.source)
+  const mapRow = (row: Row): Row => {
+    const out: Row = {}
+    for (let i = 0; i < columns.length; i++) {
+      const c = columns[i]
+      const s = plans[i]
+      switch (s.kind) {
+        case 'column':
+          out[c.name] = s.cast ? castValue(row[s.column], s.from, c) : row[s.column] ?? null
+          break
+        case 'const':
+          out[c.name] = s.value
+          break
+        case 'sql':
+          out[c.name] = row[`${SQL_PREFIX}${c.name}`] ?? null
+          break
+        case 'js':
+          out[c.name] = s.fn(row) ?? null
+          break
+      }
+    }
+    return out
+  }
+
+  return {
+    service,
+    name: target.name,
+    index,
+    source: info.ref,
+    target,
+    sourceInfo: info,
+    sourceKey,
+    sourceKeyTypes: keyCols.map(pick),
+    targetKey,
+    columns,
+    filter: entity.filter,
+    projections,
+    targetProjections: columns.map((c) => ({name: c.name, column: c.name, type: pick(c)})),
+    targetSpec: {ref: target, columns: targetColumns, key: targetKey},
+    sqlExpressible: columns.every((c) => c.source.kind !== 'js'),
+    mapRow,
+  }
+}
+
+function pick(c: ColumnType): ColumnType {
+  return c.precision === undefined && c.scale === undefined ? {type: c.type} : c.scale === undefined ? {type: c.type, precision: c.precision} : {type: c.type, precision: c.precision, scale: c.scale}
+}
+
+/** The key of a source row in target terms. */
+export function sqlProjectionName(column: string): string {
+  return `${SQL_PREFIX}${column}`
+}

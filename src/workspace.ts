@@ -1,0 +1,127 @@
+import type {Plan, ServicePlan} from './config/schema.js'
+import {connectEngine} from './engines/connect.js'
+import type {Engine} from './engines/engine.js'
+import type {TableRef} from './engines/types.js'
+import {resolveEntity, type ResolvedEntity} from './mapping/entity-mapping.js'
+import {StateStore} from './state/state-store.js'
+import {UserError, withContext} from './util/errors.js'
+import {logger, type Logger} from './util/log.js'
+
+/**
+ * Everything one command run works with: the plan, the monolith, the state
+ * store, the service stores (opened on first use) and resolved entities.
+ * Commands open one, hand it to a phase or a check, and close it.
+ */
+export class Workspace {
+  readonly plan: Plan
+  readonly runId: string
+  readonly monolith: Engine
+  readonly state: StateStore
+  readonly log: Logger
+  private readonly targets = new Map<string, Promise<Engine>>()
+  private readonly resolved = new Map<string, Promise<ResolvedEntity[]>>()
+  private readonly extraEngines: Engine[] = []
+
+  private constructor(plan: Plan, runId: string, monolith: Engine, state: StateStore, extra: Engine[]) {
+    this.plan = plan
+    this.runId = runId
+    this.monolith = monolith
+    this.state = state
+    this.log = logger()
+    this.extraEngines = extra
+  }
+
+  /** Connects to the monolith and the state store (the monolith unless `state.url` is set). */
+  static async open(plan: Plan, opts: {runId: string; poolSize?: number}): Promise<Workspace> {
+    const monolith = await connectEngine(plan.monolith.url, {schema: plan.monolith.schema, poolSize: opts.poolSize})
+    if (!monolith.sql) {
+      await monolith.close()
+      throw new UserError('monolith.url: the monolith must be PostgreSQL or MySQL/MariaDB; MongoDB is supported as a service store only.', {code: 'E_CONFIG'})
+    }
+    try {
+      let state: StateStore
+      const extra: Engine[] = []
+      if (plan.state.url && plan.state.url !== plan.monolith.url) {
+        state = await StateStore.open(plan.state.url, plan.state.prefix, plan.state.schema)
+        extra.push(state.engine)
+      } else {
+        state = StateStore.on(monolith, plan.state.prefix)
+      }
+      return new Workspace(plan, opts.runId, monolith, state, extra)
+    } catch (err) {
+      await monolith.close().catch(() => undefined)
+      throw err
+    }
+  }
+
+  service(name: string): ServicePlan {
+    const svc = this.plan.services[name]
+    if (!svc) {
+      throw new UserError(`Unknown service "${name}".`, {
+        code: 'E_UNKNOWN_SERVICE',
+        hint: `The plan defines: ${Object.keys(this.plan.services).join(', ')}.`,
+      })
+    }
+    return svc
+  }
+
+  serviceNames(): string[] {
+    return Object.keys(this.plan.services)
+  }
+
+  /** The service's store, connected on first use (shared with the monolith when the URL is the same). */
+  target(name: string): Promise<Engine> {
+    const svc = this.service(name)
+    if (svc.target.url === this.plan.monolith.url) return Promise.resolve(this.monolith)
+    let p = this.targets.get(name)
+    if (!p) {
+      const shared = [...this.targets.entries()].find(([n]) => this.plan.services[n]?.target.url === svc.target.url)
+      p = shared ? shared[1] : connectEngine(svc.target.url, {schema: svc.target.schema}).catch((err) => {
+        this.targets.delete(name)
+        throw withContext(err, `services.${name}.target.url`)
+      })
+      this.targets.set(name, p)
+    }
+    return p
+  }
+
+  /** The service's entities with mappings resolved against the monolith. */
+  entities(name: string): Promise<ResolvedEntity[]> {
+    const svc = this.service(name)
+    let p = this.resolved.get(name)
+    if (!p) {
+      p = Promise.all(svc.entities.map((e, i) => resolveEntity(name, svc, e, i, this.monolith)))
+      p.catch(() => this.resolved.delete(name))
+      this.resolved.set(name, p)
+    }
+    return p
+  }
+
+  async entity(service: string, name: string): Promise<ResolvedEntity> {
+    const all = await this.entities(service)
+    const e = all.find((x) => x.name === name || x.source.name === name)
+    if (!e) {
+      throw new UserError(`Service ${service} has no entity "${name}".`, {code: 'E_UNKNOWN_ENTITY', hint: `Entities: ${all.map((x) => x.name).join(', ')}.`})
+    }
+    return e
+  }
+
+  /** The outbox table of a service, next to its source tables in the monolith. */
+  outbox(service: string): TableRef {
+    return {schema: this.monolith.defaultSchema, name: `${this.plan.state.prefix}outbox_${service}`.slice(0, 63)}
+  }
+
+  async close(): Promise<void> {
+    const engines = new Set<Engine>()
+    for (const p of this.targets.values()) {
+      try {
+        engines.add(await p)
+      } catch {
+        // failed connections have nothing to close
+      }
+    }
+    engines.delete(this.monolith)
+    for (const e of [...engines, ...this.extraEngines]) await e.close().catch(() => undefined)
+    await this.monolith.close().catch(() => undefined)
+  }
+}
