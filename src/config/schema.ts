@@ -1,4 +1,5 @@
 import {z} from 'zod'
+import {LOGICAL_TYPES} from '../engines/types.js'
 
 /**
  * The plan file schema. `strangler.config.ts` exports `defineConfig({...})`;
@@ -29,25 +30,7 @@ export const connectionUrl = z
     message: 'must be a connection URL starting with postgres://, mysql://, mariadb://, mongodb:// or pglite://',
   })
 
-export const logicalTypes = [
-  'boolean',
-  'smallint',
-  'integer',
-  'bigint',
-  'decimal',
-  'real',
-  'double',
-  'text',
-  'varchar',
-  'char',
-  'date',
-  'time',
-  'timestamp',
-  'timestamptz',
-  'json',
-  'uuid',
-  'binary',
-] as const
+export const logicalTypes = LOGICAL_TYPES
 
 /** A logical column type: `integer`, `decimal(12,2)`, `varchar(255)`, `timestamp(3)`... */
 export const castType = z.string().refine(

@@ -10,24 +10,28 @@
  */
 export type EngineKind = 'postgres' | 'mysql' | 'mongodb'
 
-export type LogicalType =
-  | 'boolean'
-  | 'smallint'
-  | 'integer'
-  | 'bigint'
-  | 'decimal'
-  | 'real'
-  | 'double'
-  | 'text'
-  | 'varchar'
-  | 'char'
-  | 'date'
-  | 'time'
-  | 'timestamp'
-  | 'timestamptz'
-  | 'json'
-  | 'uuid'
-  | 'binary'
+/** Every logical column type, the vocabulary shared by plans, adapters and the canonical encoding. */
+export const LOGICAL_TYPES = [
+  'boolean',
+  'smallint',
+  'integer',
+  'bigint',
+  'decimal',
+  'real',
+  'double',
+  'text',
+  'varchar',
+  'char',
+  'date',
+  'time',
+  'timestamp',
+  'timestamptz',
+  'json',
+  'uuid',
+  'binary',
+] as const
+
+export type LogicalType = (typeof LOGICAL_TYPES)[number]
 
 /** A logical column type with its modifiers (`decimal(12,2)`, `varchar(255)`, `timestamp(6)`). */
 export interface ColumnType {
