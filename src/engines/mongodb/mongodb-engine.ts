@@ -4,7 +4,7 @@ import {translateDbError} from '../errors.js'
 import type {ColumnType, KeyTuple, RangeRead, Row, ServerInfo, TableInfo, TableRef, TargetTableSpec} from '../types.js'
 import {UserError} from '../../util/errors.js'
 import {redactUrl} from '../../util/redact.js'
-import {fromBson, toBson} from './mongodb-values.js'
+import {fromBson, toBson as toBsonWith, type BsonOptions} from './mongodb-values.js'
 
 export interface MongoEngineOptions {
   url: string
@@ -21,9 +21,12 @@ export class MongoEngine implements Engine {
   readonly displayUrl: string
   readonly database: string
   readonly defaultSchema: string | undefined = undefined
+  /** BSON dates hold milliseconds. */
+  readonly maxTimestampPrecision = 3
   private readonly client: MongoClient
   private connected?: Promise<MongoClient>
   private infoCache?: ServerInfo
+  private bson: BsonOptions = {decimals: 'decimal128'}
 
   static async open(opts: MongoEngineOptions): Promise<MongoEngine> {
     return new MongoEngine(opts)
@@ -40,6 +43,7 @@ export class MongoEngine implements Engine {
     try {
       this.connected ??= this.client.connect()
       const c = await this.connected
+      if (!this.infoCache) await this.describe(c)
       return c.db(ref?.schema ?? this.database)
     } catch (err) {
       this.connected = undefined
@@ -48,13 +52,19 @@ export class MongoEngine implements Engine {
   }
 
   async info(): Promise<ServerInfo> {
-    if (this.infoCache) return this.infoCache
-    const db = await this.dbFor()
+    await this.dbFor()
+    return this.infoCache!
+  }
+
+  /** Reads the server's build info once; FerretDB v1 has no Decimal128, so decimals are stored as strings there. */
+  private async describe(client: MongoClient): Promise<void> {
+    const db = client.db(this.database)
     try {
       const bi = await db.admin().command({buildInfo: 1})
-      const ferret = bi.ferretdb ? `FerretDB ${bi.ferretdb.version ?? ''} ` : ''
+      const ferretVersion = (bi.ferretdbVersion as string | undefined) ?? (bi.ferretdb as {version?: string} | undefined)?.version
+      if (ferretVersion) this.bson = {decimals: 'string'}
+      const ferret = ferretVersion ? `FerretDB ${ferretVersion.replace(/^v/, '')} ` : ''
       this.infoCache = {engine: 'mongodb', version: `${ferret}${ferret ? '(MongoDB ' : 'MongoDB '}${bi.version}${ferret ? ')' : ''}`.replace(/\s+/g, ' '), database: this.database, embedded: false}
-      return this.infoCache
     } catch (err) {
       throw translateDbError(err, this.displayUrl)
     }
@@ -62,6 +72,10 @@ export class MongoEngine implements Engine {
 
   async close(): Promise<void> {
     await this.client.close()
+  }
+
+  private toBson(v: unknown, t?: ColumnType): unknown {
+    return toBsonWith(v, t, this.bson)
   }
 
   async tableExists(ref: TableRef): Promise<boolean> {
@@ -80,15 +94,15 @@ export class MongoEngine implements Engine {
   }
 
   private idOf(key: readonly string[], tuple: KeyTuple, types?: readonly ColumnType[]): unknown {
-    if (key.length === 1) return toBson(tuple[0], types?.[0])
+    if (key.length === 1) return this.toBson(tuple[0], types?.[0])
     const o: Record<string, unknown> = {}
-    key.forEach((k, i) => (o[k] = toBson(tuple[i], types?.[i])))
+    key.forEach((k, i) => (o[k] = this.toBson(tuple[i], types?.[i])))
     return o
   }
 
   /** `(k1,k2) > (v1,v2)` as a filter on the key fields. */
   private tupleFilter(key: readonly string[], tuple: KeyTuple, op: '$gt' | '$lte', types?: readonly ColumnType[]): Filter<Document> {
-    const vals = tuple.map((v, i) => toBson(v, types?.[i]))
+    const vals = tuple.map((v, i) => this.toBson(v, types?.[i]))
     const strict = op === '$gt' ? '$gt' : '$lt'
     const ors: Document[] = []
     for (let i = 0; i < key.length; i++) {
@@ -129,7 +143,8 @@ export class MongoEngine implements Engine {
     return docs.map((d) => this.toRow(d, req.columns))
   }
 
-  async sampleKeys(req: {table: TableRef; key: readonly string[]; keyTypes?: readonly ColumnType[]; after?: KeyTuple; step: number}): Promise<KeyTuple | undefined> {
+  /** Keys sort bytewise in MongoDB whatever `order` asks. */
+  async sampleKeys(req: {table: TableRef; key: readonly string[]; keyTypes?: readonly ColumnType[]; after?: KeyTuple; step: number; order?: 'native' | 'bytewise'}): Promise<KeyTuple | undefined> {
     const db = await this.dbFor(req.table)
     const sort: Record<string, 1> = {}
     for (const k of req.key) sort[k] = 1
@@ -147,7 +162,7 @@ export class MongoEngine implements Engine {
     const keyTypes = batch.key.map((k) => types.get(k))
     const ops = batch.rows.map((r) => {
       const doc: Document = {}
-      for (const c of batch.columns) doc[c.name] = toBson(r[c.name], c)
+      for (const c of batch.columns) doc[c.name] = this.toBson(r[c.name], c)
       const _id = this.idOf(batch.key, batch.key.map((k) => r[k]), keyTypes as ColumnType[])
       return {replaceOne: {filter: {_id} as Filter<Document>, replacement: {_id, ...doc}, upsert: true}}
     })

@@ -1,15 +1,20 @@
 import {Binary, Decimal128, Double, Int32, Long} from 'mongodb'
 import type {ColumnType} from '../types.js'
 
+export interface BsonOptions {
+  /** `decimal128` (MongoDB) or `string` (servers without Decimal128, e.g. FerretDB v1). */
+  decimals: 'decimal128' | 'string'
+}
+
 /** Value model → BSON, by logical type. Timestamps become Dates (millisecond precision). */
-export function toBson(v: unknown, t?: ColumnType): unknown {
+export function toBson(v: unknown, t?: ColumnType, opts: BsonOptions = {decimals: 'decimal128'}): unknown {
   if (v === null || v === undefined) return null
   if (!t) return v
   switch (t.type) {
     case 'bigint':
       return Long.fromString(String(v))
     case 'decimal':
-      return Decimal128.fromString(String(v))
+      return opts.decimals === 'string' ? String(v) : Decimal128.fromString(String(v))
     case 'smallint':
     case 'integer':
       return new Int32(Number(v))
