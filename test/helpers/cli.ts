@@ -16,7 +16,7 @@ export const DEV_BIN = join(ROOT, 'bin', 'dev.js')
 /** Runs the CLI from source (bin/dev.js through tsx) as a child process, like an operator would. */
 export function runCli(args: readonly string[], opts: {cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string} = {}): Promise<CliResult> {
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', DEV_BIN, ...args], {
+    const child = spawn(process.execPath, [DEV_BIN, ...args], {
       cwd: opts.cwd ?? ROOT,
       env: {...process.env, FORCE_COLOR: '0', ...opts.env},
       stdio: ['pipe', 'pipe', 'pipe'],
