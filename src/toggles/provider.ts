@@ -11,15 +11,30 @@ export interface ToggleProvider {
    * the configured stickiness field) and enables it. Resolves only once
    * clients evaluate the new percentage.
    */
-  setRollout(toggle: string, pct: number, opts: {service: string}): Promise<void>
+  setRollout(toggle: string, pct: number, opts: SetRolloutOptions): Promise<void>
   /** The current rollout percentage, or undefined when the toggle does not exist. */
   getRollout(toggle: string): Promise<number | undefined>
   close(): Promise<void>
 }
 
+export interface SetRolloutOptions {
+  /** The service the toggle belongs to (recorded with the change). */
+  service: string
+  /** Aborts waiting for clients to see the change (the change itself may already be made). */
+  signal?: AbortSignal
+}
+
+/** What a toggle is evaluated against: the request's user, session and custom fields. */
+export interface ToggleContext {
+  userId?: string
+  sessionId?: string
+  /** Custom stickiness fields (Unleash context `properties`). */
+  properties?: Record<string, string | undefined>
+}
+
 /** Evaluates toggles for a request context, as applications do (the SDK uses it). */
 export interface ToggleClient {
-  isEnabled(toggle: string, context: {userId?: string; sessionId?: string}): boolean
+  isEnabled(toggle: string, context: ToggleContext): boolean
   close(): Promise<void> | void
 }
 
