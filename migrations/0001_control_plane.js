@@ -1,4 +1,5 @@
 // @ts-check
+import {sql} from 'kysely'
 /**
  * The control plane: services and their phase, transitions, audit log,
  * checkpoints, locks, diff runs, relay metrics, dead letters, shadow samples,
@@ -10,7 +11,8 @@
  */
 export async function up(db, ctx) {
   const t = (/** @type {string} */ n) => `${ctx.prefix}${n}`
-  const big = ctx.dialect === 'mysql' ? 'longtext' : 'text'
+  // kysely's type parser does not know longtext: pass it as raw SQL
+  const big = ctx.dialect === 'mysql' ? sql`longtext` : 'text'
   const id = (/** @type {import('kysely').CreateTableBuilder<any, any>} */ tb) =>
     ctx.dialect === 'mysql'
       ? tb.addColumn('id', 'bigint', (c) => c.autoIncrement().primaryKey())

@@ -61,10 +61,16 @@ export interface Engine {
   /** The rows with these keys (in any order); missing keys are simply absent. */
   readByKeys(req: KeysRead): Promise<Row[]>
   /** Key tuples only, in key order: used to plan chunk boundaries. Returns every `step`-th key after `after`. */
-  sampleKeys(req: {table: TableRef; key: readonly string[]; keyTypes?: readonly ColumnType[]; after?: KeyTuple; step: number; filter?: string}): Promise<KeyTuple | undefined>
+  sampleKeys(req: {table: TableRef; key: readonly string[]; keyTypes?: readonly ColumnType[]; after?: KeyTuple; step: number; filter?: string; order?: 'native' | 'bytewise'}): Promise<KeyTuple | undefined>
 
   /** Inserts or replaces rows by key. */
   upsert(batch: WriteBatch): Promise<number>
+  /**
+   * The backfill's write: the same result as `upsert` (idempotent), fastest
+   * when most keys are not in the table yet (PostgreSQL: COPY, falling back
+   * to the upsert when a key exists). Optional; callers use `upsert` without it.
+   */
+  bulkLoad?(batch: WriteBatch): Promise<number>
   /** Deletes rows by key; missing keys are ignored. */
   deleteKeys(req: {table: TableRef; key: readonly string[]; keys: readonly KeyTuple[]; keyTypes?: readonly ColumnType[]}): Promise<number>
 
@@ -73,6 +79,17 @@ export interface Engine {
   /** Creates the namespace and table/collection (idempotent). */
   createTarget(spec: TargetTableSpec): Promise<string[]>
   dropTarget(ref: TableRef): Promise<void>
+
+  /** Fraction digits of the timestamps the engine stores (MongoDB: 3); 6 when absent. The diff compares at the lower precision of the two sides. */
+  readonly maxTimestampPrecision?: number
+
+  /**
+   * Queries running on the server right now (PostgreSQL: active client
+   * backends; MySQL/MariaDB: Threads_running), including this tool's own.
+   * The backfill pauses while it is over `--max-monolith-load`. Absent or
+   * undefined where the engine cannot tell.
+   */
+  serverLoad?(): Promise<number | undefined>
 
   /** Relational capabilities, present on PostgreSQL, PGlite and MySQL/MariaDB. */
   readonly sql?: SqlCapabilities
@@ -94,6 +111,24 @@ export interface CaptureSpec {
   readonly entity: string
   /** Trigger / function name prefix, unique per service and table. */
   readonly triggerPrefix: string
+  /** Logical types of the key columns (MySQL renders TIMESTAMP keys in UTC with them, whatever the writer's time zone). */
+  readonly keyTypes?: readonly ColumnType[]
+}
+
+/**
+ * DDL for archiving monolith tables at decommission: moved into an archive
+ * schema (PostgreSQL) or database (MySQL) the application has no grants on,
+ * and the application's table grants revoked.
+ */
+export interface ArchiveDdl {
+  /** Creates the archive schema/database if missing. */
+  ensureSchema(name: string): string
+  /** Moves (and renames) a table, possibly into another schema/database. */
+  move(from: TableRef, to: TableRef): string[]
+  grant(ref: TableRef, grantee: string, privileges: readonly string[]): string
+  revoke(ref: TableRef, grantee: string): string
+  /** The table privileges these grantees hold (to restore them on rollback). */
+  privilegesQuery(ref: TableRef, grantees: readonly string[]): {text: string; params: unknown[]}
 }
 
 export interface SqlCapabilities {
@@ -114,8 +149,25 @@ export interface SqlCapabilities {
   captureDdl(spec: CaptureSpec): {install: string[]; remove: string[]}
   /** DDL of the outbox table (one per service). */
   outboxDdl(outbox: TableRef): string[]
-  /** Count and checksum of a key range, with `rowHash` an SQL expression over the row. */
-  checksumRange(req: RangeRead, rowHash: string, chunkSelect: string): Promise<ChunkChecksum>
+  /** Rename and grant statements for archiving tables. */
+  readonly archive: ArchiveDdl
+  /**
+   * Count and checksum of a key range. `query(from, where)` builds the whole checksum
+   * statement (the diff's `sqlChunkChecksumQuery`) from the quoted table and the range
+   * predicate (without `WHERE`; undefined for the whole table); its select list is
+   * the row count and the four slice sums, in that order.
+   */
+  checksumRange(req: RangeRead, query: (from: string, where: string | undefined) => string): Promise<ChunkChecksum>
+  /**
+   * Count and checksum of each part of a key range split at `bounds` (ascending keys
+   * inside the range) in one scan: part 0 is `(after, bounds[0]]`, part i
+   * `(bounds[i-1], bounds[i]]`, the last `(bounds[last], upTo]`. `query(from, where, part)`
+   * builds the statement from the quoted table, the range predicate and `part`, an SQL
+   * expression numbering a row's part; it returns one row per non-empty part: the part
+   * number, the row count and the four slice sums, in that order. `part` must come before
+   * `where` in the statement text (positional parameters).
+   */
+  checksumParts(req: RangeRead, bounds: readonly KeyTuple[], query: (from: string, where: string | undefined, part: string) => string): Promise<ChunkChecksum[]>
   /** Key + row hash hex for every row in the range, in key order. */
   hashRange(req: RangeRead, rowHashHex: string): Promise<{key: KeyTuple; hash: string}[]>
 }

@@ -20,13 +20,31 @@ export function mysqlOutboxDdl(q: Quoter, outbox: TableRef): string[] {
   ]
 }
 
-/** MySQL/MariaDB triggers cover one event each: three AFTER triggers per source table. */
+/**
+ * MySQL/MariaDB triggers cover one event each: three AFTER triggers per source table.
+ *
+ * - TIMESTAMP keys (logical timestamptz) are rendered in UTC from their internal
+ *   value: `CAST(... AS CHAR)` would use the writer's session time zone, and the
+ *   relay (whose sessions run at +00:00) would re-read the wrong key.
+ * - A key change is detected on the bytes of the key, not with the column's
+ *   collation: under a case-insensitive collation `'Abc' <=> 'abc'` is true, and
+ *   the old key would linger in a case-sensitive target.
+ * - `created_at` is UTC (`NOW(6)` follows the writer's time zone), so lag is right.
+ * - Triggers run with their DEFINER's privileges: the application's user needs no
+ *   privilege on the outbox.
+ */
 export function mysqlCaptureDdl(q: Quoter, spec: CaptureSpec): {install: string[]; remove: string[]} {
   const lit = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`
-  const keyOf = (rec: 'NEW' | 'OLD'): string => `JSON_ARRAY(${spec.key.map((k) => `CAST(${rec}.${q.quoteId(k)} AS CHAR)`).join(', ')})`
+  const keyText = (rec: 'NEW' | 'OLD', k: string, i: number): string => {
+    const col = `${rec}.${q.quoteId(k)}`
+    return spec.keyTypes?.[i]?.type === 'timestamptz'
+      ? `CAST(TIMESTAMPADD(MICROSECOND, ROUND(UNIX_TIMESTAMP(${col}) * 1000000), TIMESTAMP'1970-01-01 00:00:00') AS CHAR)`
+      : `CAST(${col} AS CHAR)`
+  }
+  const keyOf = (rec: 'NEW' | 'OLD'): string => `JSON_ARRAY(${spec.key.map((k, i) => keyText(rec, k, i)).join(', ')})`
   const insert = (op: 'U' | 'D', rec: 'NEW' | 'OLD'): string =>
-    `INSERT INTO ${q.quoteTable(spec.outbox)} (entity, op, pk, created_at) VALUES (${lit(spec.entity)}, '${op}', ${keyOf(rec)}, NOW(6))`
-  const same = spec.key.map((k) => `OLD.${q.quoteId(k)} <=> NEW.${q.quoteId(k)}`).join(' AND ')
+    `INSERT INTO ${q.quoteTable(spec.outbox)} (entity, op, pk, created_at) VALUES (${lit(spec.entity)}, '${op}', ${keyOf(rec)}, UTC_TIMESTAMP(6))`
+  const same = `CAST(${keyOf('OLD')} AS BINARY) <=> CAST(${keyOf('NEW')} AS BINARY)`
   const name = (suffix: string): string => q.quoteTable({schema: spec.table.schema, name: boundedName([spec.triggerPrefix, suffix], 64)})
   const table = q.quoteTable(spec.table)
   const install = [

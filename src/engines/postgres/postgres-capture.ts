@@ -26,34 +26,43 @@ export function pgOutboxDdl(q: Quoter, outbox: TableRef): string[] {
  * One plpgsql function and one AFTER INSERT OR UPDATE OR DELETE row trigger per
  * source table. The changed key goes to the outbox in the writer's own
  * transaction; a key change writes a delete of the old key and an upsert of the new.
+ *
+ * - Key values are rendered with `to_json(v) #>> '{}'`: ISO 8601 whatever the
+ *   writer's DateStyle (`::text` would follow it), timestamptz with its offset.
+ * - SECURITY DEFINER with a fixed search_path: the application's own database
+ *   user needs no privilege on the outbox, so capture never fails its writes.
+ * - CREATE OR REPLACE TRIGGER (PostgreSQL 14+) replaces a trigger atomically:
+ *   re-installing never leaves a moment in which writes go uncaptured.
  */
 export function pgCaptureDdl(q: Quoter, spec: CaptureSpec): {install: string[]; remove: string[]} {
   const fn = boundedName([spec.triggerPrefix, 'fn'])
   const trg = boundedName([spec.triggerPrefix, 'trg'])
   const fnRef = q.quoteTable({schema: spec.table.schema, name: fn})
   const lit = (s: string): string => `'${s.replace(/'/g, "''")}'`
-  const keyOf = (rec: 'NEW' | 'OLD'): string => `json_build_array(${spec.key.map((k) => `${rec}.${q.quoteId(k)}::text`).join(', ')})::text`
-  const insert = (op: 'U' | 'D', rec: 'NEW' | 'OLD'): string =>
-    `INSERT INTO ${q.quoteTable(spec.outbox)} (entity, op, pk) VALUES (${lit(spec.entity)}, '${op}', ${keyOf(rec)});`
-  const keyChanged = spec.key.map((k) => `OLD.${q.quoteId(k)} IS DISTINCT FROM NEW.${q.quoteId(k)}`).join(' OR ')
+  const keyOf = (rec: 'NEW' | 'OLD'): string => `json_build_array(${spec.key.map((k) => `to_json(${rec}.${q.quoteId(k)}) #>> '{}'`).join(', ')})::text`
+  const insert = (op: 'U' | 'D', pk: string): string => `INSERT INTO ${q.quoteTable(spec.outbox)} (entity, op, pk) VALUES (${lit(spec.entity)}, '${op}', ${pk});`
   const install = [
-    `CREATE OR REPLACE FUNCTION ${fnRef}() RETURNS trigger LANGUAGE plpgsql AS $strangler$
+    `CREATE OR REPLACE FUNCTION ${fnRef}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $strangler$
+DECLARE
+  old_pk text;
+  new_pk text;
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    ${insert('U', 'NEW')}
+    ${insert('U', keyOf('NEW'))}
   ELSIF TG_OP = 'UPDATE' THEN
-    IF ${keyChanged} THEN
-      ${insert('D', 'OLD')}
+    old_pk := ${keyOf('OLD')};
+    new_pk := ${keyOf('NEW')};
+    IF old_pk IS DISTINCT FROM new_pk THEN
+      ${insert('D', 'old_pk')}
     END IF;
-    ${insert('U', 'NEW')}
+    ${insert('U', 'new_pk')}
   ELSE
-    ${insert('D', 'OLD')}
+    ${insert('D', keyOf('OLD'))}
   END IF;
   RETURN NULL;
 END
 $strangler$`,
-    `DROP TRIGGER IF EXISTS ${q.quoteId(trg)} ON ${q.quoteTable(spec.table)}`,
-    `CREATE TRIGGER ${q.quoteId(trg)} AFTER INSERT OR UPDATE OR DELETE ON ${q.quoteTable(spec.table)} FOR EACH ROW EXECUTE FUNCTION ${fnRef}()`,
+    `CREATE OR REPLACE TRIGGER ${q.quoteId(trg)} AFTER INSERT OR UPDATE OR DELETE ON ${q.quoteTable(spec.table)} FOR EACH ROW EXECUTE FUNCTION ${fnRef}()`,
   ]
   const remove = [`DROP TRIGGER IF EXISTS ${q.quoteId(trg)} ON ${q.quoteTable(spec.table)}`, `DROP FUNCTION IF EXISTS ${fnRef}()`]
   return {install, remove}

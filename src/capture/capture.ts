@@ -1,0 +1,158 @@
+import type {CaptureSpec, SqlCapabilities} from '../engines/engine.js'
+import {boundedName, parseTableName} from '../engines/names.js'
+import type {TableRef} from '../engines/types.js'
+import {targetRefFor} from '../mapping/entity-mapping.js'
+import {UserError} from '../util/errors.js'
+import type {Workspace} from '../workspace.js'
+
+/**
+ * Change capture on the monolith: one outbox table per service and, on every
+ * source table of the service, AFTER INSERT/UPDATE/DELETE row triggers that
+ * write the changed key to the outbox in the writer's own transaction. The
+ * engines generate the DDL (`captureDdl`, `outboxDdl`); this module decides
+ * names, runs it, and checks what is installed.
+ */
+
+/** Longest trigger-name prefix: leaves room for the engines' `_trg`, `_fn`, `_ai`… suffixes within 63 characters. */
+const PREFIX_MAX = 55
+
+function sqlOf(ws: Workspace): SqlCapabilities {
+  if (!ws.monolith.sql) throw new UserError('Change capture needs a PostgreSQL or MySQL/MariaDB monolith.', {code: 'E_CONFIG'})
+  return ws.monolith.sql
+}
+
+/** Name prefix of the triggers (and function) capturing one entity: `strangler_<service>_<entity>`. */
+export function triggerPrefix(ws: Workspace, service: string, entity: string): string {
+  return boundedName([`${ws.plan.state.prefix}${service}`, entity], PREFIX_MAX)
+}
+
+/** The capture spec of every entity of the service, resolved against the monolith. */
+export async function captureSpecs(ws: Workspace, service: string): Promise<CaptureSpec[]> {
+  const outbox = ws.outbox(service)
+  return (await ws.entities(service)).map((e) => ({
+    table: e.source,
+    key: e.sourceKey,
+    keyTypes: e.sourceKeyTypes,
+    outbox,
+    service,
+    entity: e.name,
+    triggerPrefix: triggerPrefix(ws, service, e.name),
+  }))
+}
+
+/** Capture specs from the plan alone (no introspection): enough to remove triggers of tables that changed or vanished. */
+function planSpecs(ws: Workspace, service: string): CaptureSpec[] {
+  const svc = ws.service(service)
+  const outbox = ws.outbox(service)
+  return svc.entities.map((e) => {
+    const name = targetRefFor(service, svc, e, ws.monolith.defaultSchema).name
+    return {
+      table: parseTableName(e.source, ws.monolith.defaultSchema),
+      key: e.key ?? [],
+      outbox,
+      service,
+      entity: name,
+      triggerPrefix: triggerPrefix(ws, service, name),
+    }
+  })
+}
+
+/** DDL for the service's outbox table and every entity's triggers (for --dry-run and for install). With `dropOutbox`, `remove` ends with dropping the outbox. */
+export async function captureStatements(ws: Workspace, service: string, opts: {dropOutbox?: boolean} = {}): Promise<{install: string[]; remove: string[]}> {
+  const sql = sqlOf(ws)
+  const install = [...sql.outboxDdl(ws.outbox(service))]
+  const remove: string[] = []
+  for (const spec of await captureSpecs(ws, service)) {
+    const ddl = sql.captureDdl(spec)
+    install.push(...ddl.install)
+    remove.push(...ddl.remove)
+  }
+  if (opts.dropOutbox) remove.push(dropOutboxStatement(sql, ws.outbox(service)))
+  return {install, remove}
+}
+
+function dropOutboxStatement(sql: SqlCapabilities, outbox: TableRef): string {
+  return `DROP TABLE IF EXISTS ${sql.quoteTable(outbox)}`
+}
+
+/**
+ * Creates the outbox and installs the triggers of every entity of the service
+ * (idempotent). Entities whose triggers are already complete are left alone,
+ * so a re-run never drops a live trigger (on MySQL a trigger can only be
+ * replaced by dropping it first, and writes in between would go uncaptured);
+ * `replace` reinstalls them anyway. Returns the statements run.
+ */
+export async function installCapture(ws: Workspace, service: string, opts: {replace?: boolean} = {}): Promise<string[]> {
+  const sql = sqlOf(ws)
+  const ran: string[] = []
+  const run = async (stmt: string): Promise<void> => {
+    await sql.execute(stmt)
+    ran.push(stmt)
+  }
+  for (const stmt of sql.outboxDdl(ws.outbox(service))) await run(stmt)
+  for (const spec of await captureSpecs(ws, service)) {
+    if (!opts.replace && (await triggersComplete(sql, spec))) continue
+    ws.log.debug(`installing capture on ${spec.table.name}`, {service, component: 'capture', entity: spec.entity})
+    for (const stmt of sql.captureDdl(spec).install) await run(stmt)
+  }
+  return ran
+}
+
+/** Removes the triggers; with `dropOutbox` also drops the outbox table (and the changes still in it). Idempotent. */
+export async function removeCapture(ws: Workspace, service: string, opts: {dropOutbox?: boolean} = {}): Promise<string[]> {
+  const sql = sqlOf(ws)
+  const ran: string[] = []
+  for (const spec of planSpecs(ws, service)) {
+    const tableThere = await ws.monolith.tableExists(spec.table)
+    for (const stmt of sql.captureDdl(spec).remove) {
+      try {
+        await sql.execute(stmt)
+        ran.push(stmt)
+      } catch (err) {
+        // a source table that is gone took its triggers with it; what is left (a function) is dropped best-effort
+        if (tableThere) throw err
+      }
+    }
+  }
+  if (opts.dropOutbox) {
+    const stmt = dropOutboxStatement(sql, ws.outbox(service))
+    await sql.execute(stmt)
+    ran.push(stmt)
+  }
+  return ran
+}
+
+/** Per entity: which of INSERT, UPDATE, DELETE are captured. */
+export async function captureState(ws: Workspace, service: string): Promise<{entity: string; table: TableRef; events: string[]; installed: boolean}[]> {
+  const sql = sqlOf(ws)
+  const out = []
+  for (const spec of await captureSpecs(ws, service)) {
+    const events = await capturedEvents(sql, spec)
+    out.push({entity: spec.entity, table: spec.table, events, installed: ['INSERT', 'UPDATE', 'DELETE'].every((e) => events.includes(e))})
+  }
+  return out
+}
+
+/** Whether capture triggers are installed for every entity of the service (and the outbox exists). */
+export async function captureInstalled(ws: Workspace, service: string): Promise<boolean> {
+  if (!(await ws.monolith.tableExists(ws.outbox(service)))) return false
+  return (await captureState(ws, service)).every((s) => s.installed)
+}
+
+async function triggersComplete(sql: SqlCapabilities, spec: CaptureSpec): Promise<boolean> {
+  const events = await capturedEvents(sql, spec)
+  return ['INSERT', 'UPDATE', 'DELETE'].every((e) => events.includes(e))
+}
+
+/** Events covered by this entity's triggers, from `information_schema.triggers` (PostgreSQL and MySQL alike). */
+async function capturedEvents(sql: SqlCapabilities, spec: CaptureSpec): Promise<string[]> {
+  const q = (c: string): string => sql.quoteId(c)
+  const schemaCond = spec.table.schema ? ` AND ${q('event_object_schema')} = ${sql.param(2)}` : ''
+  const params = spec.table.schema ? [spec.table.name, spec.table.schema] : [spec.table.name]
+  const rows = await sql.query<{name: string; event: string}>(
+    `SELECT ${q('trigger_name')} AS ${q('name')}, ${q('event_manipulation')} AS ${q('event')} FROM ${sql.quoteTable({schema: 'information_schema', name: 'triggers'})} WHERE ${q('event_object_table')} = ${sql.param(1)}${schemaCond}`,
+    params,
+  )
+  const ours = (name: string): boolean => name.startsWith(spec.triggerPrefix) && /^_[a-z]+$/.test(name.slice(spec.triggerPrefix.length))
+  return [...new Set(rows.filter((r) => ours(String(r.name))).map((r) => String(r.event).toUpperCase()))].sort()
+}

@@ -1,0 +1,108 @@
+import {canonicalValue} from '../diff/canonical.js'
+import type {Engine, SqlCapabilities} from '../engines/engine.js'
+import type {TableRef} from '../engines/types.js'
+import {UserError} from '../util/errors.js'
+
+/** One row of a service's outbox. */
+export interface OutboxRow {
+  readonly id: string
+  readonly entity: string
+  readonly op: 'U' | 'D'
+  readonly pk: string
+  /** UTC, `YYYY-MM-DD HH:MM:SS.ffffff` */
+  readonly createdAt: string
+}
+
+/** How far behind the relay is: the age of the oldest unconsumed change, and how many are waiting. */
+export interface OutboxLag {
+  lagSeconds: number
+  pending: number
+}
+
+const IN_LIST = 1000
+
+/**
+ * The outbox of one service, consumed as a queue: read the oldest rows by id,
+ * apply them, delete exactly those ids. No high-water mark: a transaction that
+ * took id 10 and commits after id 11 was consumed is simply read next time.
+ * Every statement is a short autocommit statement; no lock outlives it.
+ */
+export class Outbox {
+  readonly table: TableRef
+  private readonly sql: SqlCapabilities
+  private readonly engine: Engine
+
+  constructor(monolith: Engine, table: TableRef) {
+    if (!monolith.sql) throw new UserError('The monolith must be PostgreSQL or MySQL/MariaDB to capture changes.', {code: 'E_CONFIG'})
+    this.engine = monolith
+    this.sql = monolith.sql
+    this.table = table
+  }
+
+  exists(): Promise<boolean> {
+    return this.engine.tableExists(this.table)
+  }
+
+  private entityWhere(entities: readonly string[] | undefined, params: unknown[]): string {
+    if (!entities) return ''
+    const ps = entities.map((e) => (params.push(e), this.sql.param(params.length)))
+    return ` WHERE ${this.sql.quoteId('entity')} IN (${ps.join(', ')})`
+  }
+
+  /** The oldest `limit` rows (by id) of these entities (all when undefined). */
+  async fetch(limit: number, entities?: readonly string[]): Promise<OutboxRow[]> {
+    if (entities && !entities.length) return []
+    const q = (c: string): string => this.sql.quoteId(c)
+    const params: unknown[] = []
+    const where = this.entityWhere(entities, params)
+    const rows = await this.sql.query<Record<string, unknown>>(
+      `SELECT ${q('id')}, ${q('entity')}, ${q('op')}, ${q('pk')}, ${q('created_at')} FROM ${this.sql.quoteTable(this.table)}${where} ORDER BY ${q('id')} LIMIT ${Math.max(1, Math.floor(limit))}`,
+      params,
+    )
+    return rows.map((r) => ({
+      id: String(r.id),
+      entity: String(r.entity),
+      op: String(r.op).trim() === 'D' ? 'D' : 'U',
+      pk: Buffer.isBuffer(r.pk) ? r.pk.toString('utf8') : String(r.pk),
+      createdAt: String(r.created_at),
+    }))
+  }
+
+  /** Deletes exactly these ids. */
+  async remove(ids: readonly string[]): Promise<number> {
+    let n = 0
+    for (let i = 0; i < ids.length; i += IN_LIST) {
+      const part = ids.slice(i, i + IN_LIST)
+      const ps = part.map((_, j) => this.sql.param(j + 1))
+      n += await this.sql.execute(`DELETE FROM ${this.sql.quoteTable(this.table)} WHERE ${this.sql.quoteId('id')} IN (${ps.join(', ')})`, part)
+    }
+    return n
+  }
+
+  /** Pending changes and the age of the oldest, measured against the database clock. */
+  async lag(entities?: readonly string[]): Promise<OutboxLag> {
+    if (entities && !entities.length) return {lagSeconds: 0, pending: 0}
+    const params: unknown[] = []
+    const where = this.entityWhere(entities, params)
+    const [r] = await this.sql.query<Record<string, unknown>>(
+      `SELECT COUNT(*) AS ${this.sql.quoteId('n')}, MIN(${this.sql.quoteId('created_at')}) AS ${this.sql.quoteId('oldest')}, CURRENT_TIMESTAMP(6) AS ${this.sql.quoteId('now')} FROM ${this.sql.quoteTable(this.table)}${where}`,
+      params,
+    )
+    const pending = Number(r?.n ?? 0)
+    if (!pending || r?.oldest === null || r?.oldest === undefined) return {lagSeconds: 0, pending}
+    const age = utcMillis(r.now) - utcMillis(r.oldest)
+    return {lagSeconds: Math.max(0, Math.round(age) / 1000), pending}
+  }
+}
+
+/** Milliseconds since the epoch of a UTC timestamp in the value model. */
+export function utcMillis(v: unknown): number {
+  if (v instanceof Date) return v.getTime()
+  const text = canonicalValue(v, {type: 'timestamptz'}) ?? ''
+  const m = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d{6})$/.exec(text)
+  if (!m) return Number.NaN
+  const d = new Date(0)
+  d.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]))
+  d.setUTCHours(Number(m[4]), Number(m[5]), Number(m[6]), 0)
+  return d.getTime() + Number(m[7]) / 1000
+}

@@ -1,0 +1,37 @@
+import {registerStatusContributor} from '../phases/status.js'
+import {countDeadLetters} from './dead-letters.js'
+import {Outbox} from './outbox.js'
+import {latestRelaySample} from './relay-samples.js'
+
+/** What `strangler status` shows about a service's relay. */
+export interface RelayStatus {
+  /** Age of the oldest change still in the outbox, measured now. */
+  lagSeconds: number
+  /** Changes waiting in the outbox now. */
+  pending: number
+  /** From the last relay sample (0 when the relay never ran). */
+  throughputPerSec: number
+  /** When the relay last recorded a sample; null when it never ran. */
+  lastAt: string | null
+}
+
+/**
+ * Adds `relay` (live lag and pending from the outbox, throughput and time of
+ * the last relay sample) and `deadLetters` (unresolved, every source) to
+ * `strangler status`. Imported for its side effect by the status command.
+ */
+registerStatusContributor(async (ws, service, status) => {
+  const outbox = new Outbox(ws.monolith, ws.outbox(service))
+  const live = (await outbox.exists()) ? await outbox.lag() : undefined
+  const sample = await latestRelaySample(ws.state, service)
+  if (live || sample) {
+    const relay: RelayStatus = {
+      lagSeconds: live?.lagSeconds ?? sample?.lagSeconds ?? 0,
+      pending: live?.pending ?? sample?.pending ?? 0,
+      throughputPerSec: sample?.throughput ?? 0,
+      lastAt: sample?.at ?? null,
+    }
+    status.relay = relay
+  }
+  status.deadLetters = await countDeadLetters(ws.state, service)
+})

@@ -1,0 +1,362 @@
+/**
+ * Change capture and the relay on real databases: PostgreSQL → PostgreSQL,
+ * MariaDB → PostgreSQL and MariaDB → FerretDB (MongoDB wire). Every scenario
+ * ends by reading both sides completely through the engines and comparing the
+ * mapped monolith rows with the service store's rows.
+ */
+import {randomUUID} from 'node:crypto'
+import {afterEach, describe, expect, it} from 'vitest'
+import {captureInstalled, captureState, captureStatements, installCapture, removeCapture} from '../../src/capture/capture.js'
+import {listDeadLetters} from '../../src/capture/dead-letters.js'
+import {Relay} from '../../src/capture/relay.js'
+import '../../src/capture/relay-status.js'
+import {listRelaySamples} from '../../src/capture/relay-samples.js'
+import {configSchema} from '../../src/config/schema.js'
+import {serviceStatus} from '../../src/phases/status.js'
+import {writeCheckpoint} from '../../src/state/checkpoints.js'
+import {Workspace} from '../../src/workspace.js'
+import {appDb, appWorkload, entries, relayFixture, SERVICE, type Pair, type RelayFixture} from './relay-setup.js'
+
+const PAIRS: Pair[] = ['pg-pg', 'my-pg', 'my-mongo']
+
+let fixtures: RelayFixture[] = []
+async function fixture(...args: Parameters<typeof relayFixture>): Promise<RelayFixture> {
+  const f = await relayFixture(...args)
+  fixtures.push(f)
+  return f
+}
+afterEach(async () => {
+  for (const f of fixtures) await f.close()
+  fixtures = []
+})
+
+async function expectIdentical(f: RelayFixture): Promise<void> {
+  const {source, target} = await f.snapshot()
+  expect(entries(target)).toEqual(entries(source))
+}
+
+async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+describe('change capture', () => {
+  it.each(['postgres', 'mysql', 'pglite'] as const)('installs, reports, and removes the triggers idempotently on %s', async (engine) => {
+    const f =
+      engine === 'pglite'
+        ? undefined
+        : await fixture(engine === 'postgres' ? 'pg-pg' : 'my-pg', {backfillDone: false})
+    let ws: Workspace
+    let exec: (sql: string) => Promise<unknown>
+    let closeLocal = async () => undefined as void
+    if (f) {
+      ws = f.ws
+      exec = (sql) => f.app.exec(sql)
+    } else {
+      const plan = configSchema.parse({
+        monolith: {url: `pglite://memory/capture-${randomUUID()}`},
+        services: {[SERVICE]: {target: {url: `pglite://memory/capture-target-${randomUUID()}`}, entities: [{source: 'accounts'}]}},
+      })
+      const boot = await Workspace.open(plan, {runId: randomUUID()})
+      await boot.monolith.sql!.execute(`CREATE TABLE accounts (id bigint PRIMARY KEY, email varchar(100) NOT NULL)`)
+      await boot.state.migrate()
+      ws = boot
+      exec = (sql) => boot.monolith.sql!.execute(sql)
+      closeLocal = () => boot.close()
+      await installCapture(ws, SERVICE)
+    }
+    try {
+      expect(await captureInstalled(ws, SERVICE)).toBe(true)
+      const state = await captureState(ws, SERVICE)
+      expect(state.every((s) => s.events.join() === 'DELETE,INSERT,UPDATE')).toBe(true)
+
+      // a second install changes nothing and leaves the live triggers alone
+      const again = await installCapture(ws, SERVICE)
+      expect(again.some((s) => /TRIGGER/i.test(s))).toBe(false)
+      const ddl = await captureStatements(ws, SERVICE, {dropOutbox: true})
+      expect(ddl.install.some((s) => /CREATE (OR REPLACE )?TRIGGER/.test(s))).toBe(true)
+      expect(ddl.remove[ddl.remove.length - 1]).toMatch(/DROP TABLE IF EXISTS/)
+
+      await exec(`INSERT INTO accounts (id, email) VALUES (1, 'a@x')`)
+      const outbox = ws.outbox(SERVICE)
+      const count = async () => Number((await ws.monolith.sql!.query<{n: unknown}>(`SELECT COUNT(*) AS n FROM ${ws.monolith.sql!.quoteTable(outbox)}`))[0].n)
+      expect(await count()).toBe(1)
+
+      await removeCapture(ws, SERVICE)
+      await removeCapture(ws, SERVICE)
+      expect(await captureInstalled(ws, SERVICE)).toBe(false)
+      await exec(`UPDATE accounts SET email = 'b@x' WHERE id = 1`)
+      expect(await count()).toBe(1)
+
+      await installCapture(ws, SERVICE)
+      expect(await captureInstalled(ws, SERVICE)).toBe(true)
+      await removeCapture(ws, SERVICE, {dropOutbox: true})
+      expect(await ws.monolith.tableExists(outbox)).toBe(false)
+      await exec(`DELETE FROM accounts WHERE id = 1`)
+    } finally {
+      await closeLocal()
+    }
+  })
+
+  it.each(['pg-pg', 'my-pg'] as const)('captures timestamp keys whatever the writer session renders (%s)', async (pair) => {
+    const pgDdl = `CREATE TABLE events (at timestamptz(6) PRIMARY KEY, local_at timestamp(6) NOT NULL, v integer NOT NULL)`
+    const myDdl = `CREATE TABLE events (at timestamp(6) NOT NULL DEFAULT '2000-01-01 00:00:00' PRIMARY KEY, local_at datetime(6) NOT NULL, v integer NOT NULL)`
+    const f = await fixture(pair, {entities: [{source: 'events'}], extraDdl: [pair === 'pg-pg' ? pgDdl : myDdl]})
+    const conn = await f.app.connection()
+    try {
+      // the application runs with its own zone and date style
+      if (f.app.dialect === 'postgres') {
+        await conn.exec(`SET TimeZone = 'Asia/Kolkata'`)
+        await conn.exec(`SET DateStyle = 'SQL, DMY'`)
+      } else {
+        await conn.exec(`SET time_zone = '+05:30'`)
+      }
+      await conn.exec(`INSERT INTO events (at, local_at, v) VALUES ('2024-03-01 10:00:00.123456', '2024-03-01 10:00:00.5', 1)`)
+      await conn.exec(`INSERT INTO events (at, local_at, v) VALUES ('2024-03-01 11:00:00', '2024-03-01 11:00:00', 2)`)
+      const relay = new Relay(f.ws, SERVICE)
+      await relay.drain()
+      await conn.exec(`UPDATE events SET v = 10 WHERE v = 1`)
+      await conn.exec(`DELETE FROM events WHERE v = 2`)
+      const t = await relay.drain()
+      expect(t.deadLettered).toBe(0)
+      expect(t.upserts).toBe(1)
+      expect(t.deletes).toBe(1)
+      const {source, target} = await f.snapshot()
+      expect(source.size).toBe(1)
+      expect(entries(target)).toEqual(entries(source))
+    } finally {
+      await conn.close()
+    }
+  })
+})
+
+describe.each(PAIRS)('relay %s', (pair) => {
+  it('ends identical after concurrent inserts, updates, deletes and key changes while it follows', async () => {
+    const f = await fixture(pair)
+    const relay = new Relay(f.ws, SERVICE, {batchSize: 200, idleMs: 20})
+    const stop = new AbortController()
+    const following = relay.follow(stop.signal)
+    const committed = await appWorkload(f.app, {workers: 4, txPerWorker: 120, seed: pair.length})
+    expect(committed).toBeGreaterThan(300)
+    await waitFor('the relay to catch up', async () => (await relay.lag()).pending === 0)
+    stop.abort()
+    const totals = await following
+    expect(totals.changes).toBeGreaterThan(300)
+    expect(totals.deletes).toBeGreaterThan(0)
+    expect(totals.deadLettered).toBe(0)
+    expect(await f.outboxCount()).toBe(0)
+    const {source, target} = await f.snapshot()
+    expect(source.size).toBeGreaterThan(50)
+    expect(entries(target)).toEqual(entries(source))
+  })
+
+  it('captures a key change as a delete of the old key and an upsert of the new', async () => {
+    const f = await fixture(pair)
+    await f.app.exec(`INSERT INTO accounts (id, email) VALUES (5, 'five@x'), (6, 'six@x')`)
+    await f.app.exec(`INSERT INTO attrs (product_id, name, value) VALUES (1, 'Color', 'red'), (1, 'size', 'M')`)
+    const relay = new Relay(f.ws, SERVICE)
+    await relay.drain()
+    await f.app.exec(`UPDATE accounts SET id = 1005 WHERE id = 5`)
+    // case-only and trailing-space renames: the same key under MariaDB's collation, different keys in the target
+    await f.app.exec(`UPDATE attrs SET name = 'COLOR' WHERE product_id = 1 AND name = 'Color'`)
+    await f.app.exec(`UPDATE attrs SET name = 'size ' WHERE product_id = 1 AND name = 'size'`)
+    const ops = await f.ws.monolith.sql!.query<{op: string; pk: string}>(`SELECT op, pk FROM ${f.ws.monolith.sql!.quoteTable(f.ws.outbox(SERVICE))} ORDER BY id`)
+    expect(ops.map((o) => `${String(o.op).trim()}${JSON.stringify(JSON.parse(o.pk))}`)).toEqual(['D["5"]', 'U["1005"]', 'D["1","Color"]', 'U["1","COLOR"]', 'D["1","size"]', 'U["1","size "]'])
+    const t = await relay.drain()
+    expect(t.deletes).toBe(3)
+    const {source, target} = await f.snapshot()
+    expect([...target.keys()].sort()).toEqual(['accounts:1005', 'accounts:6', "attrs:(1,'COLOR')", "attrs:(1,'size ')"])
+    expect(entries(target)).toEqual(entries(source))
+  })
+
+  it('holds back the changes of an entity until its backfill is done', async () => {
+    const f = await fixture(pair, {backfillDone: false})
+    const [accounts] = await f.ws.entities(SERVICE)
+    await writeCheckpoint(f.ws.state, SERVICE, accounts.name, 'backfill', {done: true})
+    await f.app.exec(`INSERT INTO accounts (id, email) VALUES (1, 'a@x')`)
+    await f.app.exec(`INSERT INTO attrs (product_id, name, value) VALUES (1, 'a', 'x'), (2, 'b', 'y')`)
+    const relay = new Relay(f.ws, SERVICE)
+    const first = await relay.drain()
+    expect(first.changes).toBe(1)
+    expect(first.pending).toBe(2)
+    expect(await f.outboxCount()).toBe(2)
+    const later = new Relay(f.ws, SERVICE)
+    for (const e of await f.ws.entities(SERVICE)) await writeCheckpoint(f.ws.state, SERVICE, e.name, 'backfill', {done: true})
+    const second = await later.drain()
+    expect(second.changes).toBe(2)
+    expect(second.pending).toBe(0)
+    await expectIdentical(f)
+  })
+})
+
+describe.each(['pg-pg', 'my-pg'] as const)('a transaction that takes its outbox id first but commits last (%s)', (pair) => {
+  it('is not lost', async () => {
+    const f = await fixture(pair)
+    const outbox = f.ws.monolith.sql!.quoteTable(f.ws.outbox(SERVICE))
+    const t1 = await f.app.connection()
+    const t2 = await f.app.connection()
+    try {
+      await t1.exec('BEGIN')
+      await t1.exec(`INSERT INTO accounts (id, email) VALUES (10, 'first-id@x')`)
+      const [{id: id1}] = await t1.exec(`SELECT MAX(id) AS id FROM ${outbox}`)
+      await t2.exec('BEGIN')
+      await t2.exec(`INSERT INTO accounts (id, email) VALUES (11, 'second-id@x')`)
+      const [{id: id2}] = await t2.exec(`SELECT MAX(id) AS id FROM ${outbox}`)
+      expect(BigInt(String(id1))).toBeLessThan(BigInt(String(id2)))
+      await t2.exec('COMMIT')
+
+      const relay = new Relay(f.ws, SERVICE)
+      const first = await relay.runOnce()
+      expect(first.changes).toBe(1)
+      let snap = await f.snapshot()
+      expect([...snap.target.keys()]).toEqual(['accounts:11'])
+      // a high-water mark would now stand at id2 > id1: the commit below would be skipped
+
+      await t1.exec('COMMIT')
+      const second = await relay.runOnce()
+      expect(second.changes).toBe(1)
+      snap = await f.snapshot()
+      expect([...snap.target.keys()].sort()).toEqual(['accounts:10', 'accounts:11'])
+      expect(entries(snap.target)).toEqual(entries(snap.source))
+      expect(await f.outboxCount()).toBe(0)
+    } finally {
+      await t1.exec('ROLLBACK').catch(() => undefined)
+      await t2.exec('ROLLBACK').catch(() => undefined)
+      await t1.close()
+      await t2.close()
+    }
+  })
+})
+
+describe('dead letters', () => {
+  it('sends a key the target rejects to the dead-letter table, keeps the queue moving, and resolves it on retry once fixed (PostgreSQL → PostgreSQL)', async () => {
+    const f = await fixture('pg-pg', {
+      targetSpec: (spec) => ({...spec, columns: spec.columns.map((c) => (c.name === 'name' ? {...c, nullable: false} : c))}),
+    })
+    await f.app.exec(`INSERT INTO accounts (id, email, name) VALUES (1, 'a@x', 'A'), (2, 'b@x', NULL), (3, 'c@x', 'C')`)
+    const relay = new Relay(f.ws, SERVICE, {deadLetterRetryMs: 50, metricsIntervalMs: 0})
+    const first = await relay.drain()
+    expect(first.deadLettered).toBe(1)
+    expect(first.upserts).toBe(2)
+    expect(await f.outboxCount()).toBe(0)
+    const dead = await listDeadLetters(f.ws.state, SERVICE)
+    expect(dead).toHaveLength(1)
+    expect(dead[0]).toMatchObject({entity: 'accounts', pk: '["2"]', source: 'relay', attempts: 1, resolvedAt: null})
+    expect(dead[0].error).toMatch(/null value/i)
+    let status = await serviceStatus(f.ws, SERVICE)
+    expect(status.deadLetters).toBe(1)
+    expect(status.relay).toMatchObject({pending: 0})
+
+    // still broken: the retry fails again, with backoff
+    await new Promise((r) => setTimeout(r, 120))
+    const again = await relay.drain()
+    expect(again.resolved).toBe(0)
+    expect((await listDeadLetters(f.ws.state, SERVICE))[0].attempts).toBe(2)
+
+    // fixed in the target: the next pass after next_at resolves it
+    const tgt = (await f.targetEngine()).sql!
+    await tgt.execute(`ALTER TABLE accounts ALTER COLUMN name DROP NOT NULL`)
+    await new Promise((r) => setTimeout(r, 250))
+    const fixed = await relay.drain()
+    expect(fixed.resolved).toBe(1)
+    expect(await listDeadLetters(f.ws.state, SERVICE)).toHaveLength(0)
+    expect((await listDeadLetters(f.ws.state, SERVICE, {includeResolved: true}))[0].resolvedAt).not.toBeNull()
+    await expectIdentical(f)
+    status = await serviceStatus(f.ws, SERVICE)
+    expect(status.deadLetters).toBe(0)
+    const samples = await listRelaySamples(f.ws.state, SERVICE)
+    expect(samples.length).toBeGreaterThanOrEqual(3)
+    expect(samples[0]).toMatchObject({applied: 2, pending: 0})
+    expect(samples.some((s) => s.deadLetters === 1)).toBe(true)
+  })
+
+  it('dead-letters a row the mapping cannot transform and resolves it when a later change applies (MariaDB → FerretDB)', async () => {
+    const f = await fixture('my-mongo', {
+      entities: [
+        {
+          source: 'accounts',
+          columns: {
+            id: 'id',
+            email: 'email',
+            label: {
+              js: (row: Record<string, unknown>) => {
+                if (row.name === 'boom') throw new Error('cannot label "boom"')
+                return `${String(row.name)}!`
+              },
+              type: 'varchar(120)',
+              uses: ['name'],
+            },
+          },
+        },
+      ],
+    })
+    await f.app.exec(`INSERT INTO accounts (id, email, name) VALUES (1, 'a@x', 'ok'), (2, 'b@x', 'boom'), (3, 'c@x', 'fine')`)
+    const relay = new Relay(f.ws, SERVICE)
+    const first = await relay.drain()
+    expect(first.deadLettered).toBe(1)
+    expect(first.upserts).toBe(2)
+    const [dead] = await listDeadLetters(f.ws.state, SERVICE)
+    expect(dead).toMatchObject({pk: '["2"]', resolvedAt: null})
+    expect(dead.error).toMatch(/cannot label/)
+    await f.app.exec(`UPDATE accounts SET name = 'defused' WHERE id = 2`)
+    const second = await relay.drain()
+    expect(second.resolved).toBe(1)
+    expect(await listDeadLetters(f.ws.state, SERVICE)).toHaveLength(0)
+    await expectIdentical(f)
+  })
+
+  it('stops instead of dead-lettering everything when the target table is missing', async () => {
+    const f = await fixture('my-pg')
+    await f.app.exec(`INSERT INTO accounts (id, email) VALUES (1, 'a@x'), (2, 'b@x')`)
+    const tgt = (await f.targetEngine()).sql!
+    await tgt.execute(`DROP TABLE accounts`)
+    const relay = new Relay(f.ws, SERVICE, {maxAttempts: 1})
+    await expect(relay.drain()).rejects.toThrow(/accounts/)
+    expect(await listDeadLetters(f.ws.state, SERVICE)).toHaveLength(0)
+    expect(await f.outboxCount()).toBe(2)
+  })
+})
+
+describe('status', () => {
+  it('reports live lag, pending changes and dead letters', async () => {
+    const f = await fixture('pg-pg')
+    await f.app.exec(`INSERT INTO accounts (id, email) VALUES (1, 'a@x'), (2, 'b@x')`)
+    await new Promise((r) => setTimeout(r, 300))
+    const before = await serviceStatus(f.ws, SERVICE)
+    expect(before.relay).toMatchObject({pending: 2, lastAt: null})
+    expect((before.relay as {lagSeconds: number}).lagSeconds).toBeGreaterThan(0.2)
+    expect(before.deadLetters).toBe(0)
+    await new Relay(f.ws, SERVICE).drain()
+    const after = await serviceStatus(f.ws, SERVICE)
+    expect(after.relay).toMatchObject({pending: 0, lagSeconds: 0})
+    expect((after.relay as {lastAt: string | null}).lastAt).not.toBeNull()
+  })
+
+  it('lets an application user without any privilege on the outbox write (SECURITY DEFINER trigger function)', async () => {
+    const f = await fixture('pg-pg')
+    const user = `app_${randomUUID().slice(0, 8)}`
+    await f.app.exec(`CREATE ROLE ${user} LOGIN PASSWORD 'app-pw'`)
+    try {
+      await f.app.exec(`GRANT SELECT, INSERT, UPDATE, DELETE ON accounts TO ${user}`)
+      const url = new URL(f.source.url)
+      url.username = user
+      url.password = 'app-pw'
+      const app = await appDb(url.toString())
+      try {
+        await app.exec(`INSERT INTO accounts (id, email) VALUES (7, 'app@x')`)
+        await expect(app.exec(`SELECT * FROM ${f.outboxName}`)).rejects.toThrow(/permission denied/)
+      } finally {
+        await app.close()
+      }
+      await new Relay(f.ws, SERVICE).drain()
+      await expectIdentical(f)
+      expect((await f.snapshot()).target.size).toBe(1)
+    } finally {
+      await f.app.exec(`REVOKE ALL ON accounts FROM ${user}`).catch(() => undefined)
+      await f.app.exec(`DROP ROLE ${user}`).catch(() => undefined)
+    }
+  })
+})
