@@ -3,6 +3,7 @@ import {connectEngine} from './engines/connect.js'
 import type {Engine} from './engines/engine.js'
 import type {TableRef} from './engines/types.js'
 import {resolveEntity, type ResolvedEntity} from './mapping/entity-mapping.js'
+import {getService} from './state/services.js'
 import {StateStore} from './state/state-store.js'
 import {UserError, withContext} from './util/errors.js'
 import {logger, type Logger} from './util/log.js'
@@ -85,16 +86,43 @@ export class Workspace {
     return p
   }
 
-  /** The service's entities with mappings resolved against the monolith. */
+  /**
+   * The service's entities with mappings resolved against the monolith. After
+   * decommission the source tables live under their archive names; entities
+   * then resolve against the archive, so the reverse relay, diff and rollback
+   * work on it unchanged.
+   */
   entities(name: string): Promise<ResolvedEntity[]> {
     const svc = this.service(name)
     let p = this.resolved.get(name)
     if (!p) {
-      p = Promise.all(svc.entities.map((e, i) => resolveEntity(name, svc, e, i, this.monolith)))
+      p = (async () => {
+        const archived = await this.archivedSources(name)
+        return Promise.all(
+          svc.entities.map((e, i) => {
+            const a = archived.get(i)
+            return resolveEntity(name, svc, a ? {...e, source: a.schema ? `${a.schema}.${a.name}` : a.name} : e, i, this.monolith)
+          }),
+        )
+      })()
       p.catch(() => this.resolved.delete(name))
       this.resolved.set(name, p)
     }
     return p
+  }
+
+  /** Forgets resolved entities (after tables were archived or restored). */
+  invalidate(name: string): void {
+    this.resolved.delete(name)
+  }
+
+  private async archivedSources(name: string): Promise<Map<number, TableRef>> {
+    const out = new Map<number, TableRef>()
+    if (!(await this.state.isReady())) return out
+    const s = await getService(this.state, name)
+    const archive = s.info.archive as {tables?: {index: number; archive: TableRef; archived: boolean}[]} | undefined
+    for (const t of archive?.tables ?? []) if (t.archived) out.set(t.index, t.archive)
+    return out
   }
 
   async entity(service: string, name: string): Promise<ResolvedEntity> {

@@ -8,6 +8,12 @@ import {configureLogger, newRunId, type LogFormat, type Logger, type LogLevel} f
 import {redact, redactDeep} from '../util/redact.js'
 import {Workspace} from '../workspace.js'
 
+/** Flags of every mutating command: take over another operator's lock, with a reason for the audit log. */
+export const lockFlags = {
+  steal: Flags.boolean({summary: 'Take over the service lock held by another operator (needs --reason; audited).', helpGroup: 'LOCKING'}),
+  reason: Flags.string({summary: 'Why: recorded in the audit log with --steal or --force.', helpGroup: 'LOCKING'}),
+}
+
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
@@ -66,8 +72,10 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return this.ws
   }
 
-  /** Takes the lease lock of a service (mutating commands), released when the command ends. */
+  /** Takes the lease lock of a service (mutating commands), released when the command ends. `--steal --reason` take over a live lock. */
   protected async lockService(service: string, opts: {steal?: boolean; reason?: string} = {}): Promise<Lease> {
+    const f = this.flags as Record<string, unknown>
+    opts = {steal: opts.steal ?? (f.steal as boolean | undefined), reason: opts.reason ?? (f.reason as string | undefined)}
     const ws = await this.workspace()
     await ws.state.requireReady()
     this.auditService = service

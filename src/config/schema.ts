@@ -153,7 +153,14 @@ export const togglesSchema = z.discriminatedUnion('provider', [
 export const configSchema = z
   .object({
     $schema: z.string().optional(),
-    monolith: z.object({url: connectionUrl, schema: identifier.optional()}).strict(),
+    monolith: z
+      .object({
+        url: connectionUrl,
+        schema: identifier.optional(),
+        /** Database users of the application; decommission revokes their grants on archived tables (`app` or MySQL `app@%`). */
+        appUsers: z.array(z.string().regex(/^[A-Za-z0-9_.$-]+(@[A-Za-z0-9_.%:-]+)?$/, 'must be a user name, or user@host on MySQL')).default([]),
+      })
+      .strict(),
     state: z
       .object({
         /** Where the control plane lives; defaults to the monolith. */

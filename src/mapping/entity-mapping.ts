@@ -45,6 +45,13 @@ export interface ResolvedEntity {
   readonly sqlExpressible: boolean
   /** Maps a source row (as read with `projections`) to a target row. */
   mapRow(row: Row): Row
+  /**
+   * Source columns a target row determines (plain or cast column mappings), with
+   * their source types: what the reverse relay writes back into the monolith.
+   */
+  readonly reverseColumns: readonly (ColumnType & {name: string; nullable: boolean})[]
+  /** Maps a target row back to those source columns (the reverse relay after decommission). */
+  unmapRow(row: Row): Row
 }
 
 const SQL_PREFIX = '__sql_'
@@ -213,6 +220,16 @@ export function resolveWithInfo(service: string, svc: ServicePlan, entity: Entit
     return out
   }
 
+  const reverse = columns
+    .filter((c): c is ResolvedColumn & {source: Extract<ColumnSource, {kind: 'column'}>} => c.source.kind === 'column')
+    .filter((c, i, all) => all.findIndex((x) => x.source.column === c.source.column) === i)
+  const reverseColumns = reverse.map((c) => ({name: c.source.column, ...c.source.from, nullable: byName.get(c.source.column)?.nullable ?? true}))
+  const unmapRow = (row: Row): Row => {
+    const out: Row = {}
+    for (const c of reverse) out[c.source.column] = c.source.cast ? castValue(row[c.name], c, c.source.from) : (row[c.name] ?? null)
+    return out
+  }
+
   return {
     service,
     name: target.name,
@@ -230,6 +247,8 @@ export function resolveWithInfo(service: string, svc: ServicePlan, entity: Entit
     targetSpec: {ref: target, columns: targetColumns, key: targetKey},
     sqlExpressible: columns.every((c) => c.source.kind !== 'js'),
     mapRow,
+    reverseColumns,
+    unmapRow,
   }
 }
 

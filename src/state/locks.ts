@@ -32,6 +32,20 @@ function toInfo(r: Record<string, unknown>): LeaseInfo {
   }
 }
 
+/** True when the holder ran on this host and its process no longer exists (a crashed command: its lease need not be waited out). */
+export function holderIsGone(holder: string): boolean {
+  const m = /@(.+) pid (\d+)$/.exec(holder)
+  if (!m || m[1] !== hostName()) return false
+  const pid = Number(m[2])
+  if (pid === process.pid) return false
+  try {
+    process.kill(pid, 0)
+    return false
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH'
+  }
+}
+
 export async function currentLease(store: StateStore, service: string): Promise<LeaseInfo | undefined> {
   const r = await store.db.selectFrom(store.t('locks')).selectAll().where('service', '=', service).executeTakeFirst()
   return r ? toInfo(r) : undefined
@@ -63,7 +77,7 @@ export async function acquireLease(
         continue // someone inserted first: look again
       }
     }
-    const live = new Date(cur.expiresAt).getTime() > Date.now()
+    const live = new Date(cur.expiresAt).getTime() > Date.now() && !holderIsGone(cur.holder)
     if (cur.runId === opts.runId) break
     if (live && !opts.steal) {
       throw new UserError(

@@ -106,14 +106,19 @@ export class StateStore {
         cause: e,
       })
     }
+    this.ready = !error
     return {applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName), alreadyApplied: already}
   }
 
-  /** True when every migration has been applied. */
+  private ready = false
+
+  /** True when every migration has been applied (remembered once true). */
   async isReady(): Promise<boolean> {
+    if (this.ready) return true
     try {
       const ms = await this.migrator().getMigrations()
-      return ms.every((m) => m.executedAt)
+      this.ready = ms.every((m) => m.executedAt)
+      return this.ready
     } catch {
       return false
     }

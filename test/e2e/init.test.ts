@@ -3,7 +3,7 @@ import {join} from 'node:path'
 import mysql from 'mysql2/promise'
 import pg from 'pg'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {loadShop} from '../../fixtures/shop/load.js'
+import {loadShop} from '../../src/fixtures/shop/load.js'
 import {runCli, planDir} from '../helpers/cli.js'
 import {freshMongo, freshMysql, freshPg, testPassword, type FreshDatabase} from '../helpers/db.js'
 

@@ -13,8 +13,8 @@ import {
   shopSizes,
   type ShopRow,
   type ShopTable,
-} from '../../fixtures/shop/generator.js'
-import {copyValue, infileValue, mysqlLiteral, schemaStatements} from '../../fixtures/shop/load.js'
+} from '../../src/fixtures/shop/generator.js'
+import {copyValue, infileValue, mysqlLiteral, schemaStatements} from '../../src/fixtures/shop/load.js'
 import {loadPlan, validatePlan} from '../../src/config/load.js'
 import type {Plan} from '../../src/config/schema.js'
 

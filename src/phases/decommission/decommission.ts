@@ -1,0 +1,202 @@
+import {parseDuration} from '../../cli/render.js'
+import {captureStatements, removeCapture} from '../../capture/capture.js'
+import {Relay} from '../../capture/relay.js'
+import {operatorName} from '../../state/audit.js'
+import {getService, recordTransition, updateService, type ServiceState} from '../../state/services.js'
+import type {ToggleProvider} from '../../toggles/provider.js'
+import {toggleName} from '../../toggles/provider.js'
+import {crashPoint} from '../../util/crash-points.js'
+import {GateError, UserError} from '../../util/errors.js'
+import {silentProgress, type ProgressReporter} from '../../util/progress.js'
+import type {Workspace} from '../../workspace.js'
+import {checkGates, describeFailures, failing, type GateResult} from '../gates.js'
+import {requirePhase} from '../machine.js'
+import {archiveInfo, archiveStatements, archiveTables} from './archive.js'
+import {reverseSync} from './reverse-sync.js'
+
+/** The decommission steps, in order; each is recorded when done and skipped when resumed. */
+export const DECOMMISSION_STEPS = ['cutover-writes', 'drain', 'final-diff', 'remove-capture', 'archive', 'reverse-sync'] as const
+export type DecommissionStep = (typeof DECOMMISSION_STEPS)[number]
+
+export interface DecommissionOptions {
+  dryRun?: boolean
+  /** Confirmation of the archive step (the command asks interactively without it). */
+  confirmed: boolean
+  force?: string
+  progress?: ProgressReporter
+  signal?: AbortSignal
+}
+
+export interface StepReport {
+  step: DecommissionStep
+  status: 'done' | 'skipped (done before)' | 'planned'
+  statements: string[]
+  detail?: string
+}
+
+export interface DecommissionResult {
+  service: string
+  status: 'decommissioned' | 'dry-run' | 'already-decommissioned'
+  resumed: boolean
+  gates: GateResult[]
+  steps: StepReport[]
+  archive?: {table: string; archive: string}[]
+}
+
+interface Progress {
+  startedAt: string
+  done: DecommissionStep[]
+}
+
+async function progressOf(s: ServiceState): Promise<Progress | undefined> {
+  return s.info.decommission as Progress | undefined
+}
+
+async function markDone(ws: Workspace, service: string, p: Progress, step: DecommissionStep): Promise<void> {
+  p.done.push(step)
+  const next = DECOMMISSION_STEPS.find((x) => !p.done.includes(x))
+  await updateService(ws.state, service, {step: next ? `decommission:${next}` : null, info: {decommission: p}})
+  crashPoint(`decommission:after-${step}`)
+}
+
+/**
+ * Decommission: the service becomes authoritative. Preconditions come from
+ * the gates (reads at 100 % for the soak time, a clean diff, the relay drained,
+ * no dead letters). Then, each step recorded and resumable: writes cut over
+ * to the service (write toggle), the relay drained, a final diff, capture
+ * removed, the monolith tables archived (moved out of the application's
+ * reach, grants revoked, never dropped) and the reverse relay started so a
+ * rollback stays lossless during the retention period.
+ */
+export async function runDecommission(ws: Workspace, service: string, toggles: ToggleProvider, opts: DecommissionOptions): Promise<DecommissionResult> {
+  const progress = opts.progress ?? silentProgress
+  const state = await getService(ws.state, service)
+  if (state.phase === 'decommissioned') {
+    return {service, status: 'already-decommissioned', resumed: false, gates: [], steps: []}
+  }
+  requirePhase(state, ['shift'], 'decommission')
+  let p = await progressOf(state)
+  const resumed = Boolean(p)
+  let gates: GateResult[] = []
+  if (!p) {
+    gates = await checkGates(ws, service, 'decommission', {record: !opts.dryRun, contextLabel: 'enter:decommissioned'})
+    const bad = failing(gates)
+    if (bad.length && !opts.force && !opts.dryRun) {
+      throw new GateError(`Service ${service} cannot be decommissioned: ${bad.length} gate(s) fail:\n${describeFailures(gates)}`, {
+        hint: 'Hold reads at 100 % for the soak time (strangler shift --to 100), run a clean diff, and let the relay drain.',
+      })
+    }
+  }
+
+  if (opts.dryRun) {
+    const capture = await captureStatements(ws, service, {dropOutbox: true})
+    const archive = await archiveStatements(ws, service)
+    return {
+      service,
+      status: 'dry-run',
+      resumed,
+      gates,
+      steps: [
+        {step: 'cutover-writes', status: 'planned', statements: [`toggle ${toggleName(service, 'writes')} → 100 % (${toggles.kind})`, `services.${service}.write_target = service`]},
+        {step: 'drain', status: 'planned', statements: ['relay: consume the outbox until empty']},
+        {step: 'final-diff', status: 'planned', statements: [`diff ${service}: must be clean`]},
+        {step: 'remove-capture', status: 'planned', statements: capture.remove},
+        {step: 'archive', status: 'planned', statements: archive.flatMap((a) => a.statements)},
+        {step: 'reverse-sync', status: 'planned', statements: [`reverse relay: service → ${archive.map((a) => `${a.table.archive.schema}.${a.table.archive.name}`).join(', ')}`]},
+      ],
+      archive: archive.map((a) => ({table: `${a.table.source.schema}.${a.table.source.name}`, archive: `${a.table.archive.schema}.${a.table.archive.name}`})),
+    }
+  }
+  if (!opts.confirmed) {
+    throw new UserError(`Decommission archives the monolith tables of ${service}; it needs confirmation.`, {code: 'E_CONFIRM', hint: 'Run it in a terminal to confirm, or pass --yes.'})
+  }
+
+  if (!p) {
+    p = {startedAt: new Date().toISOString(), done: []}
+    await updateService(ws.state, service, {step: 'decommission:cutover-writes', info: {decommission: p}})
+  }
+  const steps: StepReport[] = []
+  const run = async (step: DecommissionStep, fn: () => Promise<{statements?: string[]; detail?: string} | void>) => {
+    if (p!.done.includes(step)) {
+      steps.push({step, status: 'skipped (done before)', statements: []})
+      return
+    }
+    if (opts.signal?.aborted) throw new UserError(`Interrupted before ${step}; run the command again to resume.`, {code: 'E_INTERRUPTED'})
+    progress.note(`${service}: ${step}`)
+    const r = (await fn()) ?? {}
+    steps.push({step, status: 'done', statements: r.statements ?? [], detail: r.detail})
+    await markDone(ws, service, p!, step)
+  }
+
+  await run('cutover-writes', async () => {
+    await toggles.setRollout(toggleName(service, 'writes'), 100, {service})
+    await updateService(ws.state, service, {writeTarget: 'service'})
+    return {statements: [`toggle ${toggleName(service, 'writes')} → 100 %`], detail: 'writes now go to the service first'}
+  })
+  await run('drain', async () => {
+    const t = await new Relay(ws, service, {progress, signal: opts.signal}).drain()
+    if (t.pending > 0) throw new UserError(`The relay could not drain the outbox of ${service} (${t.pending} pending).`, {code: 'E_DRAIN', hint: 'Check `strangler status` for dead letters and run decommission again.'})
+    return {detail: `${t.applied} change(s) applied`}
+  })
+  await run('final-diff', async () => {
+    const {runDiff} = await import('../../diff/run-diff.js')
+    const d = await runDiff(ws, {service, progress, signal: opts.signal})
+    if (d.status !== 'clean') {
+      throw new GateError(`The final diff of ${service} found differences (run ${d.runId}): missing ${d.totals.missing}, extra ${d.totals.extra}, changed ${d.totals.changed}.`, {
+        hint: `Inspect with \`strangler diff ${service}\`, fix with \`strangler repair ${service}\`, then run decommission again (it resumes here).`,
+      })
+    }
+    return {detail: `clean (run ${d.runId})`}
+  })
+  await run('remove-capture', async () => ({statements: await removeCapture(ws, service, {dropOutbox: true})}))
+  await run('archive', async () => {
+    const statements: string[] = []
+    await archiveTables(ws, service, (s) => statements.push(s))
+    return {statements}
+  })
+  await run('reverse-sync', async () => {
+    const r = await reverseSync(ws, service, {progress, signal: opts.signal})
+    return {detail: `archive caught up: ${r.totals.upserts} upserted, ${r.totals.deletes} deleted`}
+  })
+
+  const archive = await archiveInfo(ws, service)
+  await updateService(ws.state, service, {phase: 'decommissioned', step: null, readPct: 100, writeTarget: 'service'})
+  await recordTransition(ws.state, {service, from: 'shift', to: 'decommissioned', operator: operatorName(), runId: ws.runId, reason: opts.force, forced: Boolean(opts.force && gates.some((g) => !g.ok))})
+  return {
+    service,
+    status: 'decommissioned',
+    resumed,
+    gates,
+    steps,
+    archive: archive.tables.map((t) => ({table: `${t.source.schema}.${t.source.name}`, archive: `${t.archive.schema}.${t.archive.name}`})),
+  }
+}
+
+export interface PurgeResult {
+  service: string
+  dropped: string[]
+  retentionEndedAt: string
+}
+
+/** Drops the archived tables once the plan's retention period has passed; refuses earlier. */
+export async function purgeArchive(ws: Workspace, service: string, opts: {dryRun?: boolean; confirmed: boolean}): Promise<PurgeResult> {
+  const state = await getService(ws.state, service)
+  requirePhase(state, ['decommissioned'], 'purge the archive')
+  const info = await archiveInfo(ws, service)
+  if ((info as {purgedAt?: string}).purgedAt) throw new UserError(`The archive of ${service} was purged already.`, {code: 'E_PURGED'})
+  const archivedAt = info.archivedAt ? new Date(info.archivedAt).getTime() : NaN
+  const retentionMs = parseDuration(ws.plan.gates.retention)
+  const endsAt = new Date(archivedAt + retentionMs)
+  if (!Number.isFinite(archivedAt) || Date.now() < endsAt.getTime()) {
+    throw new UserError(`Refusing to purge ${service}: the retention period (${ws.plan.gates.retention}) ends at ${Number.isFinite(archivedAt) ? endsAt.toISOString() : 'an unknown time'}.`, {
+      code: 'E_RETENTION',
+      hint: 'Rollback stays possible until then. Lower gates.retention in the plan if you really need to purge earlier.',
+    })
+  }
+  const dropped = info.tables.filter((t) => t.archived).map((t) => `${t.archive.schema}.${t.archive.name}`)
+  if (opts.dryRun) return {service, dropped, retentionEndedAt: endsAt.toISOString()}
+  if (!opts.confirmed) throw new UserError(`Purging drops ${dropped.length} archived table(s) of ${service} for good; it needs confirmation.`, {code: 'E_CONFIRM', hint: 'Pass --yes.'})
+  for (const t of info.tables.filter((x) => x.archived)) await ws.monolith.dropTarget(t.archive)
+  await updateService(ws.state, service, {info: {archive: {...info, purgedAt: new Date().toISOString()}}})
+  return {service, dropped, retentionEndedAt: endsAt.toISOString()}
+}

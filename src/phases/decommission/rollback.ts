@@ -1,0 +1,155 @@
+import {installCapture} from '../../capture/capture.js'
+import {Relay} from '../../capture/relay.js'
+import {getService, updateService, type Phase} from '../../state/services.js'
+import type {ToggleProvider} from '../../toggles/provider.js'
+import {toggleName} from '../../toggles/provider.js'
+import {UserError} from '../../util/errors.js'
+import {silentProgress, type ProgressReporter} from '../../util/progress.js'
+import type {Workspace} from '../../workspace.js'
+import {retreat} from '../machine.js'
+import {archiveInfo, restoreTables} from './archive.js'
+import {reverseSync} from './reverse-sync.js'
+
+export interface RollbackOptions {
+  /** From shift: the lower read percentage to go back to (default 0, which returns to write-through). */
+  toPct?: number
+  /** Move reads back but leave writes where they are (shift, decommissioned). */
+  readsOnly?: boolean
+  dryRun?: boolean
+  progress?: ProgressReporter
+  signal?: AbortSignal
+}
+
+export interface RollbackResult {
+  service: string
+  from: Phase
+  to: Phase
+  readPct: number
+  writeTarget: 'monolith' | 'service'
+  dryRun: boolean
+  actions: string[]
+  /** The diff that checked the rollback (not for dry runs, nor for planned). */
+  diff?: {runId: string; status: string; totals: {missing: number; extra: number; changed: number}}
+}
+
+/**
+ * One phase back, from any phase before purge: shift → a lower percentage
+ * (or 0: back to write-through), write-through → shadow, shadow → planned
+ * (removes what shadow created), decommissioned → shift at 100 % (the reverse
+ * relay catches up, the monolith tables come back from the archive, capture is
+ * reinstalled, writes return to the monolith). `readsOnly` moves reads and
+ * leaves writes on the service. Each rollback is checked by a diff before it
+ * reports success.
+ */
+export async function runRollback(ws: Workspace, service: string, toggles: ToggleProvider, opts: RollbackOptions = {}): Promise<RollbackResult> {
+  const progress = opts.progress ?? silentProgress
+  const s = await getService(ws.state, service)
+  const actions: string[] = []
+  const result = (to: Phase, readPct: number, writeTarget: 'monolith' | 'service'): RollbackResult => ({service, from: s.phase, to, readPct, writeTarget, dryRun: Boolean(opts.dryRun), actions})
+  const note = (a: string) => {
+    actions.push(a)
+    progress.note(`${service}: ${a}`)
+  }
+
+  let out: RollbackResult
+  switch (s.phase) {
+    case 'planned':
+      throw new UserError(`Service ${service} is planned: there is nothing to roll back.`, {code: 'E_PHASE'})
+
+    case 'shadow': {
+      const {abortShadow} = await import('../shadow.js')
+      if (opts.dryRun) {
+        const plan = await abortShadow(ws, service, {dryRun: true})
+        actions.push(...plan.removed, ...plan.droppedTargets.map((t) => `drop ${t}`))
+        return result('planned', 0, 'monolith')
+      }
+      const r = await abortShadow(ws, service)
+      actions.push(...r.removed, ...r.droppedTargets.map((t) => `dropped ${t}`))
+      return result('planned', 0, 'monolith')
+    }
+
+    case 'write-through':
+      note('writes go to the monolith only; shadow reads go on')
+      if (!opts.dryRun) await retreat(ws, service, 'shadow', {reason: 'rollback'})
+      out = result('shadow', 0, 'monolith')
+      break
+
+    case 'shift': {
+      const to = opts.toPct ?? 0
+      if (to >= s.readPct && !(s.writeTarget === 'service' && !opts.readsOnly)) {
+        throw new UserError(`Reads of ${service} are at ${s.readPct} %: a rollback must go lower (got ${to} %).`, {code: 'E_USAGE'})
+      }
+      if (s.writeTarget === 'service' && !opts.readsOnly) {
+        // a reads-only rollback from decommissioned left writes on the service: bring them back too
+        await writesBack(ws, service, toggles, s.readPct, opts, note)
+        out = result('shift', s.readPct, 'monolith')
+        break
+      }
+      note(`reads → ${to} % on the service (toggle ${toggleName(service, 'reads')})`)
+      if (!opts.dryRun) {
+        await toggles.setRollout(toggleName(service, 'reads'), to, {service})
+        if (to === 0 && !opts.readsOnly && s.writeTarget === 'monolith') await retreat(ws, service, 'write-through', {reason: 'rollback', patch: {readPct: 0}})
+        else await updateService(ws.state, service, {readPct: to})
+      }
+      out = result(to === 0 && !opts.readsOnly && s.writeTarget === 'monolith' ? 'write-through' : 'shift', to, s.writeTarget)
+      break
+    }
+
+    case 'decommissioned': {
+      const info = await archiveInfo(ws, service)
+      if ((info as {purgedAt?: string}).purgedAt) {
+        throw new UserError(`Service ${service} cannot be rolled back: its archived monolith tables were purged.`, {code: 'E_PURGED'})
+      }
+      note('reverse relay: bring the archived tables up to date')
+      if (!opts.dryRun) await reverseSync(ws, service, {progress, signal: opts.signal})
+      note(`restore ${info.tables.map((t) => `${t.archive.schema}.${t.archive.name} → ${t.source.schema}.${t.source.name}`).join(', ')} and the application's grants`)
+      if (!opts.dryRun) await restoreTables(ws, service)
+      if (opts.readsOnly) {
+        const to = opts.toPct ?? 0
+        note(`reads → ${to} % on the service; writes stay on the service, the reverse relay keeps the monolith current`)
+        if (!opts.dryRun) {
+          await toggles.setRollout(toggleName(service, 'reads'), to, {service})
+          await retreat(ws, service, 'shift', {reason: 'rollback (reads only)', patch: {readPct: to, writeTarget: 'service', step: null}})
+          await updateService(ws.state, service, {info: {decommission: null}})
+        }
+        out = result('shift', to, 'service')
+        break
+      }
+      await writesBack(ws, service, toggles, 100, opts, note)
+      out = result('shift', 100, 'monolith')
+      if (!opts.dryRun) await updateService(ws.state, service, {info: {decommission: null}})
+      break
+    }
+  }
+
+  if (opts.dryRun) return out
+  progress.note(`${service}: checking the rollback with a diff`)
+  const {runDiff} = await import('../../diff/run-diff.js')
+  const d = await runDiff(ws, {service, progress, signal: opts.signal})
+  out.diff = {runId: d.runId, status: d.status, totals: d.totals}
+  return out
+}
+
+/** Writes return to the monolith: capture first, then the write toggle, then the archive and the relay catch up. */
+async function writesBack(
+  ws: Workspace,
+  service: string,
+  toggles: ToggleProvider,
+  readPct: number,
+  opts: RollbackOptions,
+  note: (a: string) => void,
+): Promise<void> {
+  const s = await getService(ws.state, service)
+  note('install change capture on the monolith tables again')
+  if (!opts.dryRun) await installCapture(ws, service)
+  note(`writes → monolith (toggle ${toggleName(service, 'writes')} → 0 %)`)
+  if (!opts.dryRun) {
+    await toggles.setRollout(toggleName(service, 'writes'), 0, {service})
+    await updateService(ws.state, service, {writeTarget: 'monolith'})
+  }
+  note('reverse relay: copy service writes made before the switch')
+  if (!opts.dryRun) await reverseSync(ws, service, {signal: opts.signal})
+  note('relay: drain the outbox to the service')
+  if (!opts.dryRun) await new Relay(ws, service, {signal: opts.signal}).drain()
+  if (!opts.dryRun && s.phase === 'decommissioned') await retreat(ws, service, 'shift', {reason: 'rollback', patch: {readPct, writeTarget: 'monolith', step: null}})
+}
