@@ -121,6 +121,8 @@ export interface CaptureSpec {
  * and the application's table grants revoked.
  */
 export interface ArchiveDdl {
+  /** The archive schema (PostgreSQL: inside the database) or database (MySQL: one per monolith database, as databases are server-wide). */
+  schemaName(prefix: string): string
   /** Creates the archive schema/database if missing. */
   ensureSchema(name: string): string
   /** Moves (and renames) a table, possibly into another schema/database. */

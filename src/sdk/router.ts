@@ -261,12 +261,17 @@ class ServiceRouter implements Router {
     const view = await this.phase()
     if (view.writeTarget === 'service' || view.phase === 'decommissioned') {
       this.count((c) => c.writes.service++)
+      let result: T
       try {
-        return await this.timed('write.service', () => invoke(() => targets.service(undefined)))
+        result = await this.timed('write.service', () => invoke(() => targets.service(undefined)))
       } catch (err) {
         this.count((c) => c.writes.errors++)
         throw err
       }
+      // Writes cut over but the monolith tables not archived yet: the monolith
+      // follows the service (reverse write-through) so the final diff can be clean.
+      if (view.phase !== 'decommissioned') this.writeLater('monolith', entity, key, () => targets.monolith())
+      return result
     }
     this.count((c) => c.writes.monolith++)
     let result: T
@@ -276,28 +281,29 @@ class ServiceRouter implements Router {
       this.count((c) => c.writes.errors++)
       throw err
     }
-    if (DUAL_WRITE_PHASES.has(view.phase)) this.writeServiceLater(entity, key, () => targets.service(result))
+    if (DUAL_WRITE_PHASES.has(view.phase)) this.writeLater('service', entity, key, () => targets.service(result))
     return result
   }
 
-  /** The service write, after earlier ones of the same key; a failure becomes a dead letter. */
-  private writeServiceLater(entity: string, key: EntityKey, fn: () => Promise<unknown>): void {
+  /** The follower side's write, after earlier ones of the same key; a failure becomes a dead letter. */
+  private writeLater(side: 'service' | 'monolith', entity: string, key: EntityKey, fn: () => Promise<unknown>): void {
     const id = this.keyId(entity, key)
     const prev = this.writeTails.get(id) ?? Promise.resolve()
     const next: Promise<void> = prev.then(async () => {
-      this.count((c) => c.writes.service++)
+      if (side === 'service') this.count((c) => c.writes.service++)
+      else this.count((c) => c.writes.monolith++)
       try {
-        if (!this.breaker.allow()) throw new Error('circuit breaker open: service write not attempted')
-        await this.timed('write.service', () => withTimeout(invoke(fn), this.o.serviceWriteTimeoutMs ?? 5000, `service write of ${entity}`))
-        this.breaker.success()
+        if (side === 'service' && !this.breaker.allow()) throw new Error('circuit breaker open: service write not attempted')
+        await this.timed(`write.${side}`, () => withTimeout(invoke(fn), this.o.serviceWriteTimeoutMs ?? 5000, `${side} write of ${entity}`))
+        if (side === 'service') this.breaker.success()
       } catch (err) {
-        if (!/circuit breaker open/.test(errorMessage(err))) this.breaker.failure()
+        if (side === 'service' && !/circuit breaker open/.test(errorMessage(err))) this.breaker.failure()
         this.count((c) => {
-          c.writes.serviceFailures++
+          if (side === 'service') c.writes.serviceFailures++
           c.deadLetters++
         })
-        this.publisher.deadLetter({entity, key: keyTuple(key), error: errorMessage(err), at: new Date().toISOString()})
-        this.log.debug('service write failed; dead-lettered', {entity, key: keyToString(keyTuple(key)), error: errorMessage(err)})
+        this.publisher.deadLetter({entity, key: keyTuple(key), error: `${side} write failed: ${errorMessage(err)}`, at: new Date().toISOString()})
+        this.log.debug(`${side} write failed; dead-lettered`, {entity, key: keyToString(keyTuple(key)), error: errorMessage(err)})
       }
     })
     this.writeTails.set(id, next)

@@ -52,11 +52,15 @@ describe('gates', () => {
     expect(verdict('shift-step', m).diff).toBe(false)
   })
 
-  it('decommission needs a drained relay, no dead letters and 100 % reads held for the soak', () => {
-    expect(verdict('decommission', healthy())['relay-lag']).toBe(false) // 3 pending
+  it('decommission needs the relay keeping up, no dead letters and 100 % reads held for the soak', () => {
+    expect(Object.values(verdict('decommission', healthy())).every(Boolean)).toBe(true)
     const m = healthy()
+    m.relay = {lagSeconds: 6, pending: 10}
+    expect(verdict('decommission', m)['relay-lag']).toBe(false)
     m.relay = {lagSeconds: 0, pending: 0}
-    expect(Object.values(verdict('decommission', m)).every(Boolean)).toBe(true)
+    m.deadLetters = 1
+    expect(verdict('decommission', m)['dead-letters']).toBe(false)
+    m.deadLetters = 0
     m.fullReadsForMs = 9 * 60_000
     expect(verdict('decommission', m).soak).toBe(false)
     m.fullReadsForMs = null

@@ -1,4 +1,5 @@
 import type {ArchiveDdl} from '../engine.js'
+import {boundedName} from '../names.js'
 import type {TableRef} from '../types.js'
 
 interface Quoter {
@@ -23,6 +24,7 @@ export function mysqlGrantee(grantee: string): string {
  */
 export function mysqlArchiveDdl(q: Quoter, database: string): ArchiveDdl {
   return {
+    schemaName: (prefix) => boundedName([database, `${prefix}archive`], 64),
     ensureSchema: (name) => `CREATE DATABASE IF NOT EXISTS ${q.quoteId(name)} CHARACTER SET utf8mb4`,
     move: (from, to) => [`RENAME TABLE ${q.quoteTable({schema: from.schema ?? database, name: from.name})} TO ${q.quoteTable({schema: to.schema ?? database, name: to.name})}`],
     grant: (ref, grantee, privileges) => `GRANT ${privileges.join(', ')} ON ${q.quoteTable({schema: ref.schema ?? database, name: ref.name})} TO ${mysqlGrantee(grantee)}`,

@@ -9,6 +9,7 @@ interface Quoter {
 /** Table moves and grants on PostgreSQL (grants follow a moved table, so they are revoked explicitly). */
 export function pgArchiveDdl(q: Quoter): ArchiveDdl {
   return {
+    schemaName: (prefix) => `${prefix}archive`,
     ensureSchema: (name) => `CREATE SCHEMA IF NOT EXISTS ${q.quoteId(name)}`,
     move: (from, to) => {
       const out: string[] = []

@@ -1,4 +1,3 @@
-import {boundedName} from '../../engines/names.js'
 import type {TableRef} from '../../engines/types.js'
 import type {ResolvedEntity} from '../../mapping/entity-mapping.js'
 import {getService, updateService} from '../../state/services.js'
@@ -23,11 +22,11 @@ export interface ArchiveInfo {
 }
 
 /**
- * `strangler_archive.<table>`: a schema (PostgreSQL) or database (MySQL) of
- * its own, on which the application has no grants.
+ * `strangler_archive.<table>` (PostgreSQL) or `<database>_strangler_archive.<table>`
+ * (MySQL): a schema or database of its own, on which the application has no grants.
  */
-export function archiveRef(source: TableRef, prefix: string): TableRef {
-  return {schema: boundedName([`${prefix}archive`]), name: source.name}
+export function archiveRef(ws: Workspace, source: TableRef): TableRef {
+  return {schema: ws.monolith.sql!.archive.schemaName(ws.plan.state.prefix), name: source.name}
 }
 
 export async function archiveInfo(ws: Workspace, service: string): Promise<ArchiveInfo> {
@@ -66,7 +65,7 @@ export async function archiveStatements(ws: Workspace, service: string): Promise
   const entities = await ws.entities(service)
   const out: {table: ArchivedTable; statements: string[]}[] = []
   for (const e of entities) {
-    const archive = archiveRef(e.source, ws.plan.state.prefix)
+    const archive = archiveRef(ws, e.source)
     const users = ws.plan.monolith.appUsers
     let grants: {grantee: string; privilege: string}[] = []
     if (users.length) {

@@ -1,5 +1,6 @@
 import {parseDuration} from '../../cli/render.js'
 import {captureStatements, removeCapture} from '../../capture/capture.js'
+import {Outbox} from '../../capture/outbox.js'
 import {Relay} from '../../capture/relay.js'
 import {operatorName} from '../../state/audit.js'
 import {getService, recordTransition, updateService, type ServiceState} from '../../state/services.js'
@@ -15,7 +16,7 @@ import {archiveInfo, archiveStatements, archiveTables} from './archive.js'
 import {reverseSync} from './reverse-sync.js'
 
 /** The decommission steps, in order; each is recorded when done and skipped when resumed. */
-export const DECOMMISSION_STEPS = ['cutover-writes', 'drain', 'final-diff', 'remove-capture', 'archive', 'reverse-sync'] as const
+export const DECOMMISSION_STEPS = ['cutover-writes', 'drain', 'final-diff', 'remove-capture', 'service-authoritative', 'archive', 'reverse-sync'] as const
 export type DecommissionStep = (typeof DECOMMISSION_STEPS)[number]
 
 export interface DecommissionOptions {
@@ -25,6 +26,8 @@ export interface DecommissionOptions {
   force?: string
   progress?: ProgressReporter
   signal?: AbortSignal
+  /** Wait after the phase flips, so applications' SDKs (which poll the phase) stop writing the monolith before its tables move (default 2500 ms). */
+  settleMs?: number
 }
 
 export interface StepReport {
@@ -46,6 +49,8 @@ export interface DecommissionResult {
 interface Progress {
   startedAt: string
   done: DecommissionStep[]
+  /** When applications had seen the write cut-over (after the settle time). */
+  cutoverAt?: string
 }
 
 async function progressOf(s: ServiceState): Promise<Progress | undefined> {
@@ -71,10 +76,11 @@ async function markDone(ws: Workspace, service: string, p: Progress, step: Decom
 export async function runDecommission(ws: Workspace, service: string, toggles: ToggleProvider, opts: DecommissionOptions): Promise<DecommissionResult> {
   const progress = opts.progress ?? silentProgress
   const state = await getService(ws.state, service)
-  if (state.phase === 'decommissioned') {
+  const unfinished = (await progressOf(state)) !== undefined && state.step?.startsWith('decommission:')
+  if (state.phase === 'decommissioned' && !unfinished) {
     return {service, status: 'already-decommissioned', resumed: false, gates: [], steps: []}
   }
-  requirePhase(state, ['shift'], 'decommission')
+  if (!unfinished) requirePhase(state, ['shift'], 'decommission')
   let p = await progressOf(state)
   const resumed = Boolean(p)
   let gates: GateResult[] = []
@@ -101,6 +107,7 @@ export async function runDecommission(ws: Workspace, service: string, toggles: T
         {step: 'drain', status: 'planned', statements: ['relay: consume the outbox until empty']},
         {step: 'final-diff', status: 'planned', statements: [`diff ${service}: must be clean`]},
         {step: 'remove-capture', status: 'planned', statements: capture.remove},
+        {step: 'service-authoritative', status: 'planned', statements: [`services.${service}.phase = decommissioned (applications write the service only)`]},
         {step: 'archive', status: 'planned', statements: archive.flatMap((a) => a.statements)},
         {step: 'reverse-sync', status: 'planned', statements: [`reverse relay: service → ${archive.map((a) => `${a.table.archive.schema}.${a.table.archive.name}`).join(', ')}`]},
       ],
@@ -131,12 +138,31 @@ export async function runDecommission(ws: Workspace, service: string, toggles: T
   await run('cutover-writes', async () => {
     await toggles.setRollout(toggleName(service, 'writes'), 100, {service})
     await updateService(ws.state, service, {writeTarget: 'service'})
-    return {statements: [`toggle ${toggleName(service, 'writes')} → 100 %`], detail: 'writes now go to the service first'}
+    // applications' SDKs poll the write target: after the settle time every write goes to the service first
+    await new Promise((r) => setTimeout(r, opts.settleMs ?? 2500))
+    p!.cutoverAt = new Date().toISOString()
+    return {statements: [`toggle ${toggleName(service, 'writes')} → 100 %`], detail: 'writes now go to the service first, the monolith follows'}
   })
   await run('drain', async () => {
-    const t = await new Relay(ws, service, {progress, signal: opts.signal}).drain()
-    if (t.pending > 0) throw new UserError(`The relay could not drain the outbox of ${service} (${t.pending} pending).`, {code: 'E_DRAIN', hint: 'Check `strangler status` for dead letters and run decommission again.'})
-    return {detail: `${t.applied} change(s) applied`}
+    // Every change made before the cut-over must reach the service. Changes after it are the
+    // monolith following the service (reverse write-through): the relay may apply them too.
+    const cutover = new Date(p!.cutoverAt ?? p!.startedAt).getTime()
+    const outbox = new Outbox(ws.monolith, ws.outbox(service))
+    const relay = new Relay(ws, service, {progress, signal: opts.signal})
+    let applied = 0
+    for (let attempt = 0; ; attempt++) {
+      applied += (await relay.drain()).applied
+      const lag = await outbox.lag()
+      if (lag.pending === 0 || Date.now() - lag.lagSeconds * 1000 > cutover) break
+      if (attempt >= 40 || opts.signal?.aborted) {
+        throw new UserError(`The relay could not drain the changes made before the write cut-over of ${service} (${lag.pending} pending, oldest ${lag.lagSeconds.toFixed(1)} s).`, {
+          code: 'E_DRAIN',
+          hint: 'Check `strangler status` for dead letters and long-running transactions on the monolith, then run decommission again (it resumes here).',
+        })
+      }
+      await new Promise((r) => setTimeout(r, 250))
+    }
+    return {detail: `${applied} change(s) applied`}
   })
   await run('final-diff', async () => {
     const {runDiff} = await import('../../diff/run-diff.js')
@@ -149,6 +175,13 @@ export async function runDecommission(ws: Workspace, service: string, toggles: T
     return {detail: `clean (run ${d.runId})`}
   })
   await run('remove-capture', async () => ({statements: await removeCapture(ws, service, {dropOutbox: true})}))
+  await run('service-authoritative', async () => {
+    // From here applications stop following writes into the monolith; give their SDKs time to see the phase before its tables move.
+    await updateService(ws.state, service, {phase: 'decommissioned', readPct: 100, writeTarget: 'service'})
+    await recordTransition(ws.state, {service, from: 'shift', to: 'decommissioned', operator: operatorName(), runId: ws.runId, reason: opts.force, forced: Boolean(opts.force && gates.some((g) => !g.ok))})
+    await new Promise((r) => setTimeout(r, opts.settleMs ?? 2500))
+    return {detail: 'phase decommissioned: applications write the service only'}
+  })
   await run('archive', async () => {
     const statements: string[] = []
     await archiveTables(ws, service, (s) => statements.push(s))
@@ -161,7 +194,6 @@ export async function runDecommission(ws: Workspace, service: string, toggles: T
 
   const archive = await archiveInfo(ws, service)
   await updateService(ws.state, service, {phase: 'decommissioned', step: null, readPct: 100, writeTarget: 'service'})
-  await recordTransition(ws.state, {service, from: 'shift', to: 'decommissioned', operator: operatorName(), runId: ws.runId, reason: opts.force, forced: Boolean(opts.force && gates.some((g) => !g.ok))})
   return {
     service,
     status: 'decommissioned',

@@ -18,6 +18,8 @@ export interface RollbackOptions {
   dryRun?: boolean
   progress?: ProgressReporter
   signal?: AbortSignal
+  /** Time for applications' SDKs (which poll the phase) to see a change of the write target (default 2500 ms). */
+  settleMs?: number
 }
 
 export interface RollbackResult {
@@ -81,7 +83,7 @@ export async function runRollback(ws: Workspace, service: string, toggles: Toggl
       }
       if (s.writeTarget === 'service' && !opts.readsOnly) {
         // a reads-only rollback from decommissioned left writes on the service: bring them back too
-        await writesBack(ws, service, toggles, s.readPct, opts, note)
+        await writesBack(ws, service, toggles, opts, note)
         out = result('shift', s.readPct, 'monolith')
         break
       }
@@ -101,23 +103,28 @@ export async function runRollback(ws: Workspace, service: string, toggles: Toggl
         throw new UserError(`Service ${service} cannot be rolled back: its archived monolith tables were purged.`, {code: 'E_PURGED'})
       }
       note('reverse relay: bring the archived tables up to date')
-      if (!opts.dryRun) await reverseSync(ws, service, {progress, signal: opts.signal})
+      if (!opts.dryRun) {
+        const r = await reverseSync(ws, service, {progress, signal: opts.signal})
+        note(`archive caught up: ${r.totals.upserts} upserted, ${r.totals.deletes} deleted (diff ${r.diffRunId})`)
+      }
       note(`restore ${info.tables.map((t) => `${t.archive.schema}.${t.archive.name} → ${t.source.schema}.${t.source.name}`).join(', ')} and the application's grants`)
       if (!opts.dryRun) await restoreTables(ws, service)
+      const to = opts.readsOnly ? (opts.toPct ?? 0) : 100
+      // The service stays authoritative; applications write it first and the restored monolith follows.
+      note(`phase shift, writes to the service first with the monolith following${opts.readsOnly ? `, reads → ${to} % on the service` : ''}`)
+      if (!opts.dryRun) {
+        if (opts.readsOnly) await toggles.setRollout(toggleName(service, 'reads'), to, {service})
+        await retreat(ws, service, 'shift', {reason: opts.readsOnly ? 'rollback (reads only)' : 'rollback', patch: {readPct: to, writeTarget: 'service', step: null}})
+        await updateService(ws.state, service, {info: {decommission: null}})
+        await settle(opts)
+      }
       if (opts.readsOnly) {
-        const to = opts.toPct ?? 0
-        note(`reads → ${to} % on the service; writes stay on the service, the reverse relay keeps the monolith current`)
-        if (!opts.dryRun) {
-          await toggles.setRollout(toggleName(service, 'reads'), to, {service})
-          await retreat(ws, service, 'shift', {reason: 'rollback (reads only)', patch: {readPct: to, writeTarget: 'service', step: null}})
-          await updateService(ws.state, service, {info: {decommission: null}})
-        }
+        note('writes stay on the service; `strangler relay` keeps the monolith current')
         out = result('shift', to, 'service')
         break
       }
-      await writesBack(ws, service, toggles, 100, opts, note)
+      await writesBack(ws, service, toggles, opts, note)
       out = result('shift', 100, 'monolith')
-      if (!opts.dryRun) await updateService(ws.state, service, {info: {decommission: null}})
       break
     }
   }
@@ -130,26 +137,30 @@ export async function runRollback(ws: Workspace, service: string, toggles: Toggl
   return out
 }
 
-/** Writes return to the monolith: capture first, then the write toggle, then the archive and the relay catch up. */
-async function writesBack(
-  ws: Workspace,
-  service: string,
-  toggles: ToggleProvider,
-  readPct: number,
-  opts: RollbackOptions,
-  note: (a: string) => void,
-): Promise<void> {
-  const s = await getService(ws.state, service)
+function settle(opts: RollbackOptions): Promise<void> {
+  return new Promise((r) => setTimeout(r, opts.settleMs ?? 2500))
+}
+
+/**
+ * Writes return to the monolith. While the service is still authoritative:
+ * capture is installed and the monolith is brought up to date from the service;
+ * then the write toggle flips, applications' SDKs pick it up within the settle
+ * time, and the relay carries monolith writes to the service again.
+ */
+async function writesBack(ws: Workspace, service: string, toggles: ToggleProvider, opts: RollbackOptions, note: (a: string) => void): Promise<void> {
   note('install change capture on the monolith tables again')
   if (!opts.dryRun) await installCapture(ws, service)
+  note('reverse relay: copy the service writes the monolith has not seen yet')
+  if (!opts.dryRun) {
+    const r = await reverseSync(ws, service, {signal: opts.signal})
+    note(`monolith caught up: ${r.totals.upserts} upserted, ${r.totals.deletes} deleted (diff ${r.diffRunId})`)
+  }
   note(`writes → monolith (toggle ${toggleName(service, 'writes')} → 0 %)`)
   if (!opts.dryRun) {
     await toggles.setRollout(toggleName(service, 'writes'), 0, {service})
     await updateService(ws.state, service, {writeTarget: 'monolith'})
+    await settle(opts)
   }
-  note('reverse relay: copy service writes made before the switch')
-  if (!opts.dryRun) await reverseSync(ws, service, {signal: opts.signal})
   note('relay: drain the outbox to the service')
   if (!opts.dryRun) await new Relay(ws, service, {signal: opts.signal}).drain()
-  if (!opts.dryRun && s.phase === 'decommissioned') await retreat(ws, service, 'shift', {reason: 'rollback', patch: {readPct, writeTarget: 'monolith', step: null}})
 }
