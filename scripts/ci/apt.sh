@@ -9,9 +9,10 @@ pkgs=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || pkgs+=(postgresql-15)
 { command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ]; } && command -v mariadb-install-db >/dev/null || pkgs+=(mariadb-server)
 [ -x /usr/bin/chromium ] || pkgs+=(chromium)
+command -v xmllint >/dev/null || pkgs+=(libxml2-utils)
 
 if [ ${#pkgs[@]} -eq 0 ]; then
-  log "apt packages present (postgresql-15, mariadb-server, chromium)"
+  log "apt packages present (postgresql-15, mariadb-server, chromium, libxml2-utils)"
   exit 0
 fi
 
