@@ -34,7 +34,7 @@ Keys that differ while writes are landing are re-checked after the service's rel
     format: Flags.string({summary: 'Report format.', options: [...DIFF_FORMATS], default: 'table'}),
     output: Flags.string({char: 'o', summary: 'Write the report to FILE (stdout then shows the table).', helpValue: 'FILE'}),
     streaming: Flags.boolean({summary: 'Hash both sides in the tool, even where the databases could (to cross-check push-down).'}),
-    'chunk-rows': Flags.integer({summary: 'Rows per chunk (default: adaptive, about 0.5 s per chunk).', min: 1}),
+    'chunk-rows': Flags.integer({summary: 'Rows per chunk (default: adaptive, about 0.5 s per chunk).', min: 1, max: 1_000_000}),
     'recheck-live': Flags.boolean({summary: 'Re-check differing keys after the relay caught up (default: when capture is installed).', allowNo: true}),
   }
 

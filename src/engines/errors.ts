@@ -69,9 +69,10 @@ export function isTransientDbError(err: unknown): boolean {
     const code = String(x.code ?? '')
     const msg = String(x.message ?? '')
     if (/^(40001|40P01|57P01|57P02|57P03|08000|08003|08006|08001|08004|53300)$/.test(code)) return true
-    if (/ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|PROTOCOL_CONNECTION_LOST|ER_LOCK_DEADLOCK|ER_LOCK_WAIT_TIMEOUT|ER_CON_COUNT_ERROR|E_CONNECT/.test(code)) return true
+    if (/ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|PROTOCOL_CONNECTION_LOST|ER_LOCK_DEADLOCK|ER_LOCK_WAIT_TIMEOUT|ER_CON_COUNT_ERROR|ER_USER_LIMIT_REACHED|ER_SERVER_SHUTDOWN|ER_CONNECTION_KILLED|E_CONNECT/.test(code)) return true
     if (/Connection terminated|connection is closed|Can't add new command when connection is in closed state|server closed the connection|socket hang up|Pool is closed|topology was destroyed|not connected/i.test(msg)) return true
-    if (x.errno === 1213 || x.errno === 1205 || x.errno === 2006 || x.errno === 2013) return true
+    // deadlock, lock wait timeout, server gone, lost connection, too many connections (server, per user), shutdown, connection killed (MariaDB)
+    if ([1213, 1205, 2006, 2013, 1040, 1226, 1053, 1927].includes(Number(x.errno))) return true
     e = x.cause
   }
   return false

@@ -92,6 +92,13 @@ export interface RangeRead {
    * that the same range selects the same rows on both sides.
    */
   readonly order?: 'native' | 'bytewise'
+  /**
+   * json columns may come back as `JsonText` (unparsed) instead of parsed
+   * values: the backfill asks for it when the mapping passes JSON through
+   * untouched and the target writes `JsonText` as is (saves a parse and a
+   * stringify per value). Engines that cannot simply return parsed values.
+   */
+  readonly jsonText?: boolean
 }
 
 /** A column of a table the tool creates on a target. */

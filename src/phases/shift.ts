@@ -1,6 +1,7 @@
 import {getService, updateService} from '../state/services.js'
 import type {ToggleProvider} from '../toggles/provider.js'
 import {toggleName} from '../toggles/provider.js'
+import {crashPoint} from '../util/crash-points.js'
 import {UserError} from '../util/errors.js'
 import type {ProgressReporter} from '../util/progress.js'
 import {silentProgress} from '../util/progress.js'
@@ -132,6 +133,7 @@ export async function runShift(ws: Workspace, service: string, provider: ToggleP
     }
     progress.note(`${service}: reads → ${pct} % on the service`)
     await provider.setRollout(toggle, pct, {service})
+    crashPoint('shift:after-rollout')
     await updateService(ws.state, service, {readPct: pct})
     result.final = pct
 

@@ -51,7 +51,7 @@ export function fromBson(v: unknown, t?: ColumnType): unknown {
   if (v instanceof Binary) return Buffer.from(v.buffer)
   if (v instanceof Date) {
     const d = v
-    const date = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`
+    const date = `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`
     if (t?.type === 'date') return date
     return `${date} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${pad(d.getUTCMilliseconds(), 3)}`
   }

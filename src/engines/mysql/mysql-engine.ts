@@ -1,9 +1,11 @@
 import {Kysely, MysqlDialect} from 'kysely'
 import {createPool, type Pool, type PoolOptions, type TypeCastField} from 'mysql2'
-import type {CaptureSpec, WriteBatch} from '../engine.js'
+import {mysqlArchiveDdl} from './mysql-archive.js'
+import type {ArchiveDdl, CaptureSpec, WriteBatch} from '../engine.js'
 import {translateDbError} from '../errors.js'
 import {SqlEngine, chunks} from '../sql/sql-engine.js'
-import type {ColumnInfo, ColumnType, Projection, Row, ServerInfo, TableInfo, TableRef, TargetTableSpec} from '../types.js'
+import {JsonText} from '../json-text.js'
+import type {ColumnInfo, ColumnType, Projection, RangeRead, Row, ServerInfo, TableInfo, TableRef, TargetTableSpec} from '../types.js'
 import {UserError} from '../../util/errors.js'
 import {redactUrl} from '../../util/redact.js'
 import {mysqlCaptureDdl, mysqlOutboxDdl} from './mysql-capture.js'
@@ -117,6 +119,52 @@ export class MysqlEngine extends SqlEngine {
 
   async close(): Promise<void> {
     await this._db.destroy()
+    const raw = this.rawPool
+    this.rawPool = undefined
+    if (raw) await new Promise<void>((resolve) => raw.end(() => resolve()))
+  }
+
+  /** A second pool whose JSON columns arrive as text (mysql2 `jsonStrings`), for `jsonText` range reads. */
+  private rawPool?: Pool
+
+  private jsonTextPool(): Pool {
+    if (!this.rawPool) {
+      const pool = createPool({...mysqlPoolOptions(this.opts.url, this.opts.poolSize), jsonStrings: true})
+      pool.on('connection', (conn) => {
+        conn.query(`SET time_zone = '+00:00'`)
+      })
+      this.rawPool = pool
+    }
+    return this.rawPool
+  }
+
+  /** With `jsonText`, json columns come back as `JsonText` without being parsed (the backfill's pass-through). */
+  override async readRange(req: RangeRead): Promise<Row[]> {
+    const json = req.jsonText ? req.columns.filter((c) => c.type?.type === 'json') : []
+    if (!json.length) return super.readRange(req)
+    const params: unknown[] = []
+    const where = this.rangeWhere(req, params)
+    const limit = req.limit ? ` LIMIT ${Math.floor(req.limit)}` : ''
+    const text = `SELECT ${req.columns.map((c) => this.projection(c)).join(', ')} FROM ${this.quoteTable(req.table)}${where}${this.orderBy(req)}${limit}`
+    let rows: Row[]
+    try {
+      const [res] = await this.jsonTextPool().promise().query({sql: text, values: params})
+      rows = res as Row[]
+    } catch (err) {
+      throw translateDbError(err, this.displayUrl, text)
+    }
+    const names = json.map((c) => c.name)
+    for (const r of rows) {
+      for (const n of names) {
+        const v = r[n]
+        if (typeof v === 'string') r[n] = new JsonText(v)
+        else if (Buffer.isBuffer(v)) r[n] = new JsonText(v.toString('utf8'))
+      }
+    }
+    return this.normalizeRows(
+      rows,
+      req.columns.filter((c) => c.type?.type !== 'json'),
+    )
   }
 
   async tableExists(ref: TableRef): Promise<boolean> {
@@ -217,6 +265,16 @@ export class MysqlEngine extends SqlEngine {
       n += await this.execute(`INSERT INTO ${this.quoteTable(batch.table)} (${names.join(', ')}) VALUES ${part.map(() => row).join(', ')} ${update}`, params)
     }
     return n
+  }
+
+  async serverLoad(): Promise<number | undefined> {
+    const rows = await this.query<{Value?: string | number; VALUE?: string | number}>(`SHOW GLOBAL STATUS LIKE 'Threads_running'`)
+    const v = rows[0]?.Value ?? rows[0]?.VALUE
+    return v === undefined ? undefined : Number(v)
+  }
+
+  get archive(): ArchiveDdl {
+    return mysqlArchiveDdl(this, this.database)
   }
 
   captureDdl(spec: CaptureSpec): {install: string[]; remove: string[]} {

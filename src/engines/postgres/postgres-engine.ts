@@ -1,7 +1,8 @@
 import {Kysely, PGliteDialect, PostgresDialect} from 'kysely'
 import pg from 'pg'
 import Cursor from 'pg-cursor'
-import type {CaptureSpec, WriteBatch} from '../engine.js'
+import {pgArchiveDdl} from './postgres-archive.js'
+import type {ArchiveDdl, CaptureSpec, WriteBatch} from '../engine.js'
 import {translateDbError} from '../errors.js'
 import {SqlEngine, chunks} from '../sql/sql-engine.js'
 import type {ColumnInfo, ColumnType, ServerInfo, TableInfo, TableRef, TargetTableSpec} from '../types.js'
@@ -9,6 +10,7 @@ import {UserError} from '../../util/errors.js'
 import {redactUrl} from '../../util/redact.js'
 import {acquirePGlite} from './pglite-registry.js'
 import {pgCaptureDdl, pgOutboxDdl} from './postgres-capture.js'
+import {copyRows} from './postgres-copy.js'
 import {PG_PARSERS, pgLogicalType, pgNativeType} from './postgres-types.js'
 
 export interface PostgresEngineOptions {
@@ -22,6 +24,8 @@ interface Handle {
   db: Kysely<any>
   release: () => Promise<void>
   embedded: boolean
+  /** The `pg` pool behind Kysely (server connections only), for COPY. */
+  pool?: pg.Pool
 }
 
 /** PostgreSQL through `pg`, and embedded PGlite through the same adapter (`pglite://`). */
@@ -33,6 +37,8 @@ export class PostgresEngine extends SqlEngine {
   readonly defaultSchema: string
   readonly embedded: boolean
   private handle: Handle
+  /** The pool-level Kysely; `handle.db` differs inside a transaction (where COPY on another connection would escape it). */
+  private readonly rootDb: Kysely<any>
   private infoCache?: ServerInfo
 
   static async open(opts: PostgresEngineOptions): Promise<PostgresEngine> {
@@ -57,13 +63,14 @@ export class PostgresEngine extends SqlEngine {
         // idle client errors (server restart) surface on the next query
       })
       const db = new Kysely<any>({dialect: new PostgresDialect({pool, cursor: Cursor})})
-      handle = {db, release: () => db.destroy(), embedded}
+      handle = {db, release: () => db.destroy(), embedded, pool}
     }
     return new PostgresEngine(opts, handle)
   }
 
   private constructor(opts: PostgresEngineOptions, handle: Handle, db?: Kysely<any>) {
     super()
+    this.rootDb = handle.db
     this.handle = db ? {...handle, db} : handle
     this.embedded = handle.embedded
     this.displayUrl = redactUrl(opts.url)
@@ -196,6 +203,44 @@ export class PostgresEngine extends SqlEngine {
       n += await this.execute(`INSERT INTO ${this.quoteTable(batch.table)} (${names.join(', ')}) VALUES ${values.join(', ')} ${conflict}`, params)
     }
     return n
+  }
+
+  /**
+   * The backfill's write: one `COPY … FROM STDIN` per batch (several times
+   * faster than the upsert), which is atomic and fails on a key that is
+   * already there; then the batch goes through `upsert` instead, so the
+   * result is always the upsert's. Embedded PGlite uses `upsert`.
+   */
+  async bulkLoad(batch: WriteBatch): Promise<number> {
+    if (!batch.rows.length) return 0
+    const pool = this.handle.pool
+    if (!pool || this.handle.db !== this.rootDb) return this.upsert(batch)
+    const statement = `COPY ${this.quoteTable(batch.table)} (${batch.columns.map((c) => this.quoteId(c.name)).join(', ')}) FROM STDIN`
+    let client: pg.PoolClient
+    try {
+      client = await pool.connect()
+    } catch (err) {
+      throw translateDbError(err, this.displayUrl)
+    }
+    try {
+      await copyRows(client, statement, batch.rows, batch.columns)
+      return batch.rows.length
+    } catch (err) {
+      if ((err as {code?: string}).code !== '23505') throw translateDbError(err, this.displayUrl, statement)
+    } finally {
+      client.release()
+    }
+    return this.upsert(batch)
+  }
+
+  async serverLoad(): Promise<number | undefined> {
+    if (this.embedded) return undefined
+    const rows = await this.query<{n: string | number}>(`SELECT count(*) AS n FROM pg_stat_activity WHERE state = 'active' AND backend_type = 'client backend'`)
+    return Number(rows[0]?.n ?? 0)
+  }
+
+  get archive(): ArchiveDdl {
+    return pgArchiveDdl(this)
   }
 
   captureDdl(spec: CaptureSpec): {install: string[]; remove: string[]} {

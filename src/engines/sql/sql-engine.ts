@@ -44,6 +44,7 @@ export abstract class SqlEngine implements Engine, SqlCapabilities {
   abstract keyExpr(column: string, type?: ColumnType, bytewise?: boolean): string
   abstract captureDdl(spec: CaptureSpec): {install: string[]; remove: string[]}
   abstract outboxDdl(outbox: TableRef): string[]
+  abstract readonly archive: import('../engine.js').ArchiveDdl
   protected abstract withExecutor(db: Kysely<any>): SqlEngine
   protected abstract ensureNamespace(schema: string): string[]
 
@@ -193,16 +194,31 @@ export abstract class SqlEngine implements Engine, SqlCapabilities {
     await this.execute(`DROP TABLE IF EXISTS ${this.quoteTable(ref)}`)
   }
 
-  async checksumRange(req: RangeRead, rowHash: string, chunkSelect: string): Promise<ChunkChecksum> {
+  async checksumRange(req: RangeRead, query: (from: string, where: string | undefined) => string): Promise<ChunkChecksum> {
     const params: unknown[] = []
-    const where = this.rangeWhere(req, params)
-    const text = `SELECT ${chunkSelect.replace(/\$ROWHASH/g, rowHash)} FROM ${this.quoteTable(req.table)}${where}`
+    const where = this.rangeWhere(req, params).replace(/^ WHERE /, '')
+    const text = query(this.quoteTable(req.table), where || undefined)
     const [row] = await this.query<Record<string, unknown>>(text, params)
     const vals = Object.values(row ?? {})
-    return {
-      count: Number(vals[0] ?? 0),
-      sums: [String(vals[1] ?? 0), String(vals[2] ?? 0), String(vals[3] ?? 0), String(vals[4] ?? 0)],
+    const num = (v: unknown): string => (v === null || v === undefined ? '0' : Buffer.isBuffer(v) ? v.toString('latin1') : String(v))
+    return {count: Number(num(vals[0])), sums: [num(vals[1]), num(vals[2]), num(vals[3]), num(vals[4])]}
+  }
+
+  async checksumParts(req: RangeRead, bounds: readonly KeyTuple[], query: (from: string, where: string | undefined, part: string) => string): Promise<ChunkChecksum[]> {
+    const params: unknown[] = []
+    const bytewise = req.order === 'bytewise'
+    const part = bounds.length
+      ? `CASE ${bounds.map((b, i) => `WHEN ${this.keyCompare(req.key, req.keyTypes, '<=', b, params, bytewise)} THEN ${i}`).join(' ')} ELSE ${bounds.length} END`
+      : '0'
+    const where = this.rangeWhere(req, params).replace(/^ WHERE /, '')
+    const rows = await this.query<Record<string, unknown>>(query(this.quoteTable(req.table), where || undefined, part), params)
+    const num = (v: unknown): string => (v === null || v === undefined ? '0' : Buffer.isBuffer(v) ? v.toString('latin1') : String(v))
+    const out: ChunkChecksum[] = Array.from({length: bounds.length + 1}, () => ({count: 0, sums: ['0', '0', '0', '0'] as const}))
+    for (const row of rows) {
+      const vals = Object.values(row)
+      out[Number(num(vals[0]))] = {count: Number(num(vals[1])), sums: [num(vals[2]), num(vals[3]), num(vals[4]), num(vals[5])]}
     }
+    return out
   }
 
   async hashRange(req: RangeRead, rowHashHex: string): Promise<{key: KeyTuple; hash: string}[]> {

@@ -1,0 +1,44 @@
+import type {Engine} from '../engines/engine.js'
+import {keyOf, keyToString} from '../engines/keys.js'
+import type {Row} from '../engines/types.js'
+import type {ResolvedEntity} from '../mapping/entity-mapping.js'
+import {withContext} from '../util/errors.js'
+
+/**
+ * The batch writer: maps source rows to target rows (`entity.mapRow`) and
+ * writes them `batchSize` rows per statement with the target's fastest
+ * idempotent write (`bulkLoad` where the engine has one, else `upsert`).
+ * Re-writing a chunk after a crash changes nothing.
+ */
+export class BatchWriter {
+  constructor(
+    private readonly target: Engine,
+    private readonly entity: ResolvedEntity,
+    private readonly batchSize: number,
+  ) {}
+
+  /** Maps and writes source rows; returns the number of rows written. */
+  async write(sourceRows: readonly Row[]): Promise<number> {
+    const e = this.entity
+    let written = 0
+    for (let i = 0; i < sourceRows.length; i += this.batchSize) {
+      const part = sourceRows.slice(i, i + this.batchSize)
+      let rows: Row[]
+      try {
+        rows = part.map((r) => e.mapRow(r))
+      } catch (err) {
+        throw withContext(err, `backfill of ${e.name}: mapping rows near key ${keyToString(keyOf(part[0], e.sourceKey))}`)
+      }
+      try {
+        const batch = {table: e.target, key: e.targetKey, columns: e.targetSpec.columns, rows}
+        await (this.target.bulkLoad ? this.target.bulkLoad(batch) : this.target.upsert(batch))
+      } catch (err) {
+        const first = keyToString(keyOf(part[0], e.sourceKey))
+        const last = keyToString(keyOf(part[part.length - 1], e.sourceKey))
+        throw withContext(err, `backfill of ${e.name}: writing ${rows.length} rows with keys ${first} .. ${last} to ${this.target.displayUrl}`)
+      }
+      written += rows.length
+    }
+    return written
+  }
+}
