@@ -101,15 +101,21 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
-    // oclif's own exits (help, version, parse errors) keep their behaviour
+    // oclif's own exits: help and version pass through; parse errors (unknown flag, missing argument) get our one-paragraph form
     if (err.oclif?.exit !== undefined && !(err instanceof UserError)) {
       if (err.oclif.exit === 0) return super.catch(err)
-      if (this.jsonEnabled()) {
-        process.stdout.write(JSON.stringify({error: {code: 'E_USAGE', message: redact(err.message)}}, null, 2) + '\n')
-        process.exitCode = 2
-        return
-      }
-      return super.catch(err)
+      process.exitCode = 2
+      ;(this as unknown as {parsed: boolean}).parsed = true // the parse was attempted; it failed (no dev-mode warning)
+      const message = redact(
+        err.message
+          .split('\n')
+          .filter((l) => l.trim() && !/^See more help/.test(l))
+          .join(' ')
+          .replace(/:\s+/, ': '),
+      )
+      if (this.jsonEnabled()) process.stdout.write(JSON.stringify({error: {code: 'E_USAGE', message}}, null, 2) + '\n')
+      else process.stderr.write(`Error: ${message}\nHint: see \`strangler ${this.id ?? ''} --help\` for the flags and examples.\n`)
+      return
     }
     const user = err instanceof UserError
     const code = user ? err.exitCode : 2

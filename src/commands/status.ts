@@ -18,6 +18,7 @@ export default class Status extends BaseCommand<typeof Status> {
 
   async run(): Promise<{runId: string; services: ServiceStatus[]}> {
     const ws = await this.workspace()
+    if (this.args.service) ws.service(this.args.service)
     await ws.state.requireReady()
     const names = this.args.service ? [this.args.service] : ws.serviceNames()
     const services: ServiceStatus[] = []
