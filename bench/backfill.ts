@@ -20,10 +20,11 @@
  *
  * Options: --rows N (default 1000000), --parallel N (default 8), --chunk-rows N, --batch-size N,
  * --skip pipe,pgloader,strangler, --reload, --keep (keep the PostgreSQL databases),
- * --cli dev|built (default: built when dist/ has the shadow command, else dev).
+ * --cli dev|built (default dev: bin/dev.js on the sources through tsx, which alone adds ≈85 MB of RSS;
+ * built: bin/run.js on dist/, after `npm run build`), --cli-root DIR (another checkout or build to run).
  */
 import {spawn, spawnSync} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -47,7 +48,8 @@ const {values: args} = parseArgs({
     skip: {type: 'string', default: ''},
     reload: {type: 'boolean', default: false},
     keep: {type: 'boolean', default: false},
-    cli: {type: 'string'},
+    cli: {type: 'string', default: 'dev'},
+    'cli-root': {type: 'string'},
   },
 })
 const rows = Number(args.rows)
@@ -154,6 +156,44 @@ function pipeSelect(columns: {name: string; type: string}[]): string {
   return `SELECT ${expr.join(', ')} FROM \`users\``
 }
 
+/** The server process listening on a port (local servers only), found by its command line. */
+function serverPid(url: string, flag: (port: string) => RegExp): number | undefined {
+  const port = new URL(url).port
+  if (!port) return undefined
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try {
+      if (flag(port).test(readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' '))) return Number(d)
+    } catch {
+      // gone
+    }
+  }
+  return undefined
+}
+
+/** CPU seconds of a process and its reaped children (PostgreSQL backends are reaped by the postmaster). */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return NaN
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100
+  } catch {
+    return NaN
+  }
+}
+
+interface CpuMeter {
+  /** CPU seconds the servers used since the meter was started. */
+  stop(): {pg: number; mariadb: number}
+}
+
+let pids: {pg?: number; mariadb?: number} = {}
+function meter(): CpuMeter {
+  const pg0 = cpuSeconds(pids.pg)
+  const my0 = cpuSeconds(pids.mariadb)
+  return {stop: () => ({pg: round(cpuSeconds(pids.pg) - pg0) ?? NaN, mariadb: round(cpuSeconds(pids.mariadb) - my0) ?? NaN})}
+}
+
 function timeShell(script: string, env: NodeJS.ProcessEnv): number {
   const t0 = performance.now()
   const r = spawnSync('bash', ['-o', 'pipefail', '-c', script], {env: {...process.env, ...env}, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 << 20})
@@ -188,7 +228,10 @@ async function pipeLimit(monolithUrl: string, pgUrl: string, ddl: string[]): Pro
   const psqlConn = `-h ${pgu.hostname} -p ${pgu.port} -U ${decodeURIComponent(pgu.username)} -d ${pgu.pathname.slice(1)}`
   const script = `mariadb ${my.args.map((a) => `'${a}'`).join(' ')} --quick --batch --raw --skip-column-names -e "$BENCH_SELECT" | psql ${psqlConn} -v ON_ERROR_STOP=1 -c 'COPY "users" FROM STDIN'`
   log('pipe limit: mariadb | psql COPY …')
+  const m = meter()
   const s = timeShell(script, env)
+  await new Promise((r) => setTimeout(r, 300)) // the backend exits (and is reaped) just after psql
+  cpu.pipe = m.stop()
   const n = await countPg(url, '"users"')
   if (n !== rows) throw new Error(`pipe limit copied ${n} rows, expected ${rows}`)
   log(`pipe limit: ${s.toFixed(2)} s`)
@@ -218,7 +261,10 @@ async function pgloader(monolithUrl: string, pgUrl: string): Promise<number> {
   )
   log('pgloader …')
   try {
+    const m = meter()
     const s = timeShell(`pgloader --no-ssl-cert-verification --quiet ${file}`, {})
+    await new Promise((r) => setTimeout(r, 300))
+    cpu.pgloader = m.stop()
     const n = await countPg(withDb(pgUrl, db), 'public.users')
     if (n !== rows) throw new Error(`pgloader copied ${n} rows, expected ${rows}`)
     log(`pgloader: ${s.toFixed(2)} s`)
@@ -243,13 +289,14 @@ async function strangler(monolithUrl: string, pgUrl: string): Promise<StranglerR
   const dir = mkdtempSync(join(tmpdir(), 'strangler-bench-'))
   const planFile = join(dir, 'strangler.config.json')
   writeFileSync(planFile, JSON.stringify(benchPlan(monolithUrl, withDb(pgUrl, target), withDb(pgUrl, state)), null, 2), {mode: 0o600})
-  const built = args.cli ? args.cli === 'built' : existsSync(join(ROOT, 'dist/commands/shadow/index.js'))
-  const cli = built ? [join(ROOT, 'bin/run.js')] : ['--import', import.meta.resolve('tsx'), '--disable-warning=ExperimentalWarning', join(ROOT, 'bin/dev.js')]
+  const built = args.cli === 'built'
+  const root = args['cli-root'] ? resolve(args['cli-root']) : ROOT
+  const cli = built ? [join(root, 'bin/run.js')] : ['--import', import.meta.resolve('tsx'), '--disable-warning=ExperimentalWarning', join(root, 'bin/dev.js')]
   const run = (argv: string[], timed: boolean): Promise<{stdout: string; stderr: string; code: number | null}> =>
     new Promise((res, rej) => {
       const cmd = timed ? '/usr/bin/time' : process.execPath
       const full = timed ? ['-v', process.execPath, ...cli, ...argv] : [...cli, ...argv]
-      const child = spawn(cmd, full, {cwd: dir, env: {...process.env, STRANGLER_OPERATOR: 'bench'}, stdio: ['ignore', 'pipe', 'pipe']})
+      const child = spawn(cmd, full, {cwd: dir, env: {...process.env, STRANGLER_OPERATOR: 'bench', ...(process.env.BENCH_NODE_OPTIONS ? {NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS} : {})}, stdio: ['ignore', 'pipe', 'pipe']})
       let stdout = ''
       let stderr = ''
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
@@ -266,8 +313,11 @@ async function strangler(monolithUrl: string, pgUrl: string): Promise<StranglerR
     if (args['batch-size']) flags.push('--batch-size', args['batch-size'])
     log(`strangler shadow users ${flags.join(' ')} …`)
     const t0 = performance.now()
+    const m = meter()
     const r = await run(['shadow', 'users', '--json', ...flags], true)
     const seconds = (performance.now() - t0) / 1000
+    const cpuNode = /User time \(seconds\): ([\d.]+)[\s\S]*System time \(seconds\): ([\d.]+)/.exec(r.stderr)
+    cpu.strangler = {...m.stop(), node: cpuNode ? round(Number(cpuNode[1]) + Number(cpuNode[2])) ?? NaN : NaN}
     if (r.code !== 0) throw new Error(`strangler shadow failed (${r.code}): ${r.stdout.slice(-2000)}${r.stderr.slice(-2000)}`)
     const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)
     const out = JSON.parse(r.stdout) as {backfill?: {seconds: number}}
@@ -287,11 +337,14 @@ async function strangler(monolithUrl: string, pgUrl: string): Promise<StranglerR
   }
 }
 
+const cpu: Record<string, Record<string, number>> = {}
+
 const round = (n: number | undefined): number | null => (n === undefined || Number.isNaN(n) ? null : Math.round(n * 100) / 100)
 
 async function main(): Promise<void> {
   if (!Number.isInteger(rows) || rows <= 0) throw new Error('--rows must be a positive integer')
   const s = await servers()
+  pids = {pg: serverPid(s.pgUrl, (p) => new RegExp(`postgres .*-p ${p}( |$)`)), mariadb: serverPid(s.mysqlUrl, (p) => new RegExp(`mariadbd .*--port=${p}( |$)`))}
   try {
     const monolithUrl = await ensureFixture(s.mysqlUrl)
     const ddl = await targetDdl(monolithUrl, s.pgUrl)
@@ -306,8 +359,11 @@ async function main(): Promise<void> {
       strangler_peak_rss_mb: round(st?.peakRssMb),
       strangler_backfill_s: round(st?.backfillSeconds),
       parallel: Number(args.parallel),
+      cli: args.cli,
       strangler_vs_pipe: st && pipe ? round(st.seconds / pipe) : null,
       pgloader_vs_strangler: st && loader ? round(loader / st.seconds) : null,
+      /** CPU seconds per tool: the servers' (and strangler's own node process). */
+      cpu_s: cpu,
       machine: machine(),
     }
     process.stdout.write(`${JSON.stringify(result)}\n`)

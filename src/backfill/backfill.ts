@@ -15,7 +15,7 @@ import {DataIterator, jsonPassThrough} from './data-iterator.js'
 import {StateTracker} from './state-tracker.js'
 import {Throttler, type ThrottleProbe} from './throttler.js'
 
-export const BACKFILL_DEFAULTS = {parallel: 4, chunkRows: 10_000, batchSize: 5_000} as const
+export const BACKFILL_DEFAULTS = {parallel: 4, chunkRows: 5_000, batchSize: 5_000} as const
 
 /** Above this many estimated rows the engine's statistics are trusted instead of a COUNT(*). */
 const COUNT_LIMIT = 5_000_000
@@ -26,7 +26,7 @@ const RANGE_RETRY = {attempts: 8, baseMs: 500, maxMs: 8_000} as const
 export interface BackfillOptions {
   /** Workers copying key ranges at once, across all entities (default 4). */
   parallel?: number
-  /** Rows per chunk: read, written and checkpointed as one unit (default 10,000). */
+  /** Rows per chunk: read, written and checkpointed as one unit (default 5,000). */
   chunkRows?: number
   /** Rows per write statement within a chunk (default 5,000). */
   batchSize?: number

@@ -11,11 +11,16 @@ import {withContext} from '../util/errors.js'
  * Re-writing a chunk after a crash changes nothing.
  */
 export class BatchWriter {
+  /** Every target column is a source column of the same name, unchanged: source rows are already target rows. */
+  private readonly identity: boolean
+
   constructor(
     private readonly target: Engine,
     private readonly entity: ResolvedEntity,
     private readonly batchSize: number,
-  ) {}
+  ) {
+    this.identity = entity.columns.every((c) => c.source.kind === 'column' && !c.source.cast && c.source.column === c.name)
+  }
 
   /** Maps and writes source rows; returns the number of rows written. */
   async write(sourceRows: readonly Row[]): Promise<number> {
@@ -25,7 +30,7 @@ export class BatchWriter {
       const part = sourceRows.slice(i, i + this.batchSize)
       let rows: Row[]
       try {
-        rows = part.map((r) => e.mapRow(r))
+        rows = this.identity ? part : part.map((r) => e.mapRow(r))
       } catch (err) {
         throw withContext(err, `backfill of ${e.name}: mapping rows near key ${keyToString(keyOf(part[0], e.sourceKey))}`)
       }

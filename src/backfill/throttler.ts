@@ -46,7 +46,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export class Throttler {
   private tokens: number
   private lastRefill: number
-  private probeChecked = 0
+  private probeChecked = Number.NEGATIVE_INFINITY
   private probeState: Promise<{probe: string; reason: string} | undefined> = Promise.resolve(undefined)
   private paused?: string
   private pausedMs = 0

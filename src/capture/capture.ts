@@ -90,12 +90,31 @@ export async function installCapture(ws: Workspace, service: string, opts: {repl
     ran.push(stmt)
   }
   for (const stmt of sql.outboxDdl(ws.outbox(service))) await run(stmt)
+  await probeOutbox(sql, ws.outbox(service))
   for (const spec of await captureSpecs(ws, service)) {
     if (!opts.replace && (await triggersComplete(sql, spec))) continue
     ws.log.debug(`installing capture on ${spec.table.name}`, {service, component: 'capture', entity: spec.entity})
     for (const stmt of sql.captureDdl(spec).install) await run(stmt)
   }
   return ran
+}
+
+/** Entity name of the probe row: not an identifier, so never an entity's. */
+const PROBE_ENTITY = '(strangler probe)'
+
+/**
+ * The triggers write the outbox with the privileges of the user installing
+ * them (PostgreSQL SECURITY DEFINER, MySQL trigger DEFINER), and the relay
+ * reads and deletes from it as that user. Prove both before any trigger
+ * exists: a trigger whose definer cannot insert would fail every application
+ * write to the source table (MySQL grants nothing on a table to its creator).
+ */
+async function probeOutbox(sql: SqlCapabilities, outbox: TableRef): Promise<void> {
+  const t = sql.quoteTable(outbox)
+  const q = (c: string): string => sql.quoteId(c)
+  await sql.execute(`INSERT INTO ${t} (${q('entity')}, ${q('op')}, ${q('pk')}) VALUES (${sql.param(1)}, 'U', '[]')`, [PROBE_ENTITY])
+  await sql.query(`SELECT ${q('id')} FROM ${t} WHERE ${q('entity')} = ${sql.param(1)}`, [PROBE_ENTITY])
+  await sql.execute(`DELETE FROM ${t} WHERE ${q('entity')} = ${sql.param(1)}`, [PROBE_ENTITY])
 }
 
 /** Removes the triggers; with `dropOutbox` also drops the outbox table (and the changes still in it). Idempotent. */

@@ -33,7 +33,8 @@ export function interpolateEnv<T>(input: T, env: NodeJS.ProcessEnv = process.env
     if (Array.isArray(v)) return v.map((x, i) => walk(x, `${path}[${i}]`, key))
     if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
       const o: Record<string, unknown> = {}
-      for (const [k, x] of Object.entries(v)) o[k] = walk(x, path ? `${path}.${k}` : k, k)
+      // defineProperty: a `__proto__` key of a JSON/YAML plan stays a key (reported as unknown), it never becomes the prototype
+      for (const [k, x] of Object.entries(v)) Object.defineProperty(o, k, {value: walk(x, path ? `${path}.${k}` : k, k), enumerable: true, writable: true, configurable: true})
       return o
     }
     return v

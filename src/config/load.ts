@@ -80,6 +80,7 @@ export function formatIssues(error: z.ZodError): string[] {
     }
     let msg = issue.message
     if (issue.code === 'invalid_type' && /received undefined/.test(issue.message)) msg = 'required'
+    if (issue.code === 'invalid_key' && issue.issues[0]?.message) msg = issue.issues[0].message // a record key (service name): say what is wrong with it
     out.push(`${path || '(plan)'}: ${msg}`)
   }
   return out

@@ -41,6 +41,52 @@ export const castType = z.string().refine(
   {message: `must be one of ${logicalTypes.join(', ')} (with optional (precision[,scale]))`},
 )
 
+/**
+ * Why a plan's SQL fragment (a row filter, a column expression) is not one
+ * self-contained expression, or undefined. Fragments are spliced into the
+ * tool's own statements (`WHERE (<filter>)`), and a PostgreSQL query without
+ * parameters may hold several statements: a `;`, a comment or a parenthesis
+ * closed too early would let a plan run statements of its own or change the
+ * tool's (its ORDER BY and LIMIT keep the backfill and the diff exact).
+ * Backslashes and `$` quoting are refused because engines quote differently.
+ */
+export function sqlFragmentProblem(text: string): string | undefined {
+  if (text.includes(';')) return 'must be one SQL expression: ";" is not allowed'
+  if (/--|\/\*/.test(text)) return 'must be one SQL expression: comments (-- or /*) are not allowed'
+  if (text.includes('\\')) return 'must not contain backslashes (engines quote them differently)'
+  let depth = 0
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]
+    if (ch === "'" || ch === '"' || ch === '`') {
+      // quoted text or identifier; a doubled quote stands for itself
+      let j = i + 1
+      for (; j < text.length; j++) {
+        if (text[j] !== ch) continue
+        if (text[j + 1] === ch) j++
+        else break
+      }
+      if (j >= text.length) return `has an unterminated ${ch} quote`
+      i = j
+    } else if (ch === '#' || ch === '$') {
+      return `must not contain "${ch}" outside quotes (a MySQL comment, PostgreSQL dollar quoting)`
+    } else if (ch === '(') {
+      depth++
+    } else if (ch === ')' && --depth < 0) {
+      return 'closes a parenthesis it did not open'
+    }
+  }
+  return depth === 0 ? undefined : 'leaves a parenthesis open'
+}
+
+/** A plan's SQL fragment: one expression (see `sqlFragmentProblem`). */
+const sqlFragment = z
+  .string()
+  .min(1, 'must not be empty')
+  .superRefine((s, ctx) => {
+    const problem = sqlFragmentProblem(s)
+    if (problem) ctx.addIssue({code: 'custom', message: problem})
+  })
+
 const columnFrom = z
   .object({
     from: identifier,
@@ -55,7 +101,7 @@ const columnConst = z
   .strict()
 const columnSql = z
   .object({
-    sql: z.string().min(1, 'must not be empty'),
+    sql: sqlFragment,
     type: castType,
     /** Source columns the expression reads (for capture and explain). */
     uses: z.array(identifier).optional(),
@@ -92,7 +138,7 @@ export const entitySchema = z
     /** With no `columns`, source columns to leave out. */
     exclude: z.array(identifier).optional(),
     /** SQL predicate on the source rows that belong to the service. */
-    filter: z.string().min(1).optional(),
+    filter: sqlFragment.optional(),
     /** Target columns whose values are masked in diff output and reports. */
     sensitive: z.array(identifier).optional(),
   })

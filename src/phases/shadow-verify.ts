@@ -3,7 +3,7 @@ import {Relay} from '../capture/relay.js'
 import {canonicalRow, CanonicalValueError, encodeCanonical, type ColumnType as CanonicalType} from '../diff/canonical.js'
 import type {Engine} from '../engines/engine.js'
 import {keyOf, keyToString} from '../engines/keys.js'
-import type {KeyTuple, Projection, Row} from '../engines/types.js'
+import type {KeyTuple, Projection, Row, TableRef} from '../engines/types.js'
 import type {ResolvedEntity} from '../mapping/entity-mapping.js'
 import {listCheckpoints} from '../state/checkpoints.js'
 import {getService} from '../state/services.js'
@@ -141,37 +141,32 @@ export async function verifyShadow(ws: Workspace, service: string, opts: ShadowV
 /**
  * About `n` keys spread over the key space: every step-th key of the source
  * from a random offset, plus a tenth as many from the service store (so a row
- * the monolith no longer has is found too).
+ * the monolith no longer has is found too). A side with at most `n` rows is
+ * read completely.
  */
 async function sampleKeys(source: Engine, target: Engine, e: ResolvedEntity, n: number, random: () => number): Promise<KeyTuple[]> {
-  const fromTarget = Math.max(1, Math.ceil(n / 10))
-  const fromSource = Math.max(1, n - fromTarget)
   const keys = new Map<string, KeyTuple>()
   const add = (k: KeyTuple): void => {
     keys.set(keyToString(k), k)
   }
-  const keyCols: Projection[] = e.sourceKey.map((k, i) => ({name: k, column: k, type: e.sourceKeyTypes[i]}))
-  const rows = await source.count(e.source, e.filter)
-  if (rows <= fromSource) {
-    const all = await source.readRange({table: e.source, key: e.sourceKey, keyTypes: e.sourceKeyTypes, columns: keyCols, filter: e.filter, limit: fromSource})
-    all.forEach((r) => add(keyOf(r, e.sourceKey)))
-  } else {
-    const step = Math.floor(rows / fromSource)
-    let after: KeyTuple | undefined
-    let k = await source.sampleKeys({table: e.source, key: e.sourceKey, keyTypes: e.sourceKeyTypes, step: 1 + Math.floor(random() * step), filter: e.filter})
-    while (k && keys.size < fromSource) {
+  const spread = async (engine: Engine, table: TableRef, key: readonly string[], rows: number, want: number, filter?: string): Promise<void> => {
+    if (rows <= 0 || want <= 0) return
+    const req = {table, key, keyTypes: e.sourceKeyTypes, filter}
+    if (rows <= n) {
+      const cols: Projection[] = key.map((k, i) => ({name: k, column: k, type: e.sourceKeyTypes[i]}))
+      for (const r of await engine.readRange({...req, columns: cols, limit: n})) add(keyOf(r, key))
+      return
+    }
+    const step = Math.max(1, Math.floor(rows / want))
+    let k = await engine.sampleKeys({...req, step: 1 + Math.floor(random() * step)})
+    for (let i = 0; k && i < want; i++) {
       add(k)
-      after = k
-      k = await source.sampleKeys({table: e.source, key: e.sourceKey, keyTypes: e.sourceKeyTypes, after, step, filter: e.filter})
+      k = await engine.sampleKeys({...req, after: k, step})
     }
   }
-  const trows = await target.count(e.target)
-  const tstep = Math.max(1, Math.floor(trows / fromTarget))
-  let t = trows ? await target.sampleKeys({table: e.target, key: e.targetKey, keyTypes: e.sourceKeyTypes, step: 1 + Math.floor(random() * tstep)}) : undefined
-  for (let i = 0; t && i < fromTarget; i++) {
-    add(t)
-    t = await target.sampleKeys({table: e.target, key: e.targetKey, keyTypes: e.sourceKeyTypes, after: t, step: tstep})
-  }
+  const fromTarget = Math.max(1, Math.ceil(n / 10))
+  await spread(source, e.source, e.sourceKey, await source.count(e.source, e.filter), Math.max(1, n - fromTarget), e.filter)
+  await spread(target, e.target, e.targetKey, await target.count(e.target), fromTarget)
   return [...keys.values()]
 }
 

@@ -214,7 +214,11 @@ export async function runShadow(ws: Workspace, service: string, opts: ShadowOpti
       log.warn(w)
     }
     progress.note(`installing change capture on ${c.all.map((e) => label(e.source)).join(', ')}`)
-    ddl.push(...(await installCapture(ws, service)))
+    try {
+      ddl.push(...(await installCapture(ws, service)))
+    } catch (err) {
+      throw await undoFreshStart(ws, service, from, c.all, err)
+    }
   }
 
   // 3. The phase: shadow starts now (the backfill and relay are its work).
@@ -300,6 +304,47 @@ function entityResult(e: ResolvedEntity, c: Checked, b: EntityBackfillResult | u
     seconds: b?.seconds ?? 0,
     rowsPerSecond: b?.rowsPerSecond ?? 0,
   }
+}
+
+/**
+ * Capture could not be installed (most often: the monolith user lacks a
+ * privilege). A fresh start undoes what it created — the service tables and a
+ * partly installed capture — so nothing is left half-made, and the error says
+ * which grants capture needs.
+ */
+async function undoFreshStart(ws: Workspace, service: string, from: Phase, entities: readonly ResolvedEntity[], err: unknown): Promise<Error> {
+  let left = ''
+  if (from === 'planned') {
+    try {
+      await abortShadow(ws, service)
+    } catch (undo) {
+      left = ` Parts of the capture may be left: run \`strangler shadow ${service} --abort\` with a privileged user.`
+      // abort could not remove the (partial) capture with these privileges: at least drop the tables this start created
+      const info = shadowInfo(await getService(ws.state, service))
+      const target = await ws.target(service)
+      for (const r of info.createdTargets) await target.dropTarget(r).catch(() => undefined)
+      await updateService(ws.state, service, {step: null, info: {shadow: undefined}})
+      ws.log.warn(`could not undo the partial start of ${service} completely (${errorMessage(undo)}); run \`strangler shadow ${service} --abort\` with a privileged user`, {service})
+    }
+  }
+  const e = withContext(err, 'installing change capture on the monolith')
+  if (!(err instanceof UserError) || err.code !== 'E_PRIVILEGE') return e
+  let user = 'the monolith user'
+  try {
+    user = decodeURIComponent(new URL(ws.plan.monolith.url).username) || user
+  } catch {
+    // not a URL with a user
+  }
+  const schema = ws.monolith.defaultSchema ?? ws.monolith.database
+  const tables = entities.map((x) => label(x.source)).join(', ')
+  return new UserError(e.message, {
+    code: 'E_PRIVILEGE',
+    cause: err,
+    hint:
+      `Change capture needs, for ${user}: on PostgreSQL, CREATE on schema ${schema} (the outbox and the trigger functions) and TRIGGER on ${tables}; ` +
+      `on MySQL/MariaDB, CREATE and TRIGGER on database ${ws.monolith.database} and SELECT, INSERT, DELETE on its ${ws.outbox(service).name} table ` +
+      `(plus SUPER, or log_bin_trust_function_creators=1, when binary logging is on).${left} SECURITY.md lists the grants of every phase.`,
+  })
 }
 
 /** Entities whose backfill has not finished (the relay holds their changes back). */

@@ -155,7 +155,7 @@ describe.each(['my-pg', 'pg-pg', 'my-mongo'] as const)('shadow %s with an applic
     let following: Promise<unknown> | undefined
     try {
       // throttled so that the writes overlap the whole backfill
-      res = await runShadow(f.ws, SERVICE, {parallel: 3, chunkRows: 150, batchSize: 100, maxRowsPerSecond: 3000, detach: true})
+      res = await runShadow(f.ws, SERVICE, {parallel: 3, chunkRows: 150, batchSize: 100, maxRowsPerSecond: 1200, detach: true})
       // then the relay alone keeps up with the writes for a while
       following = new Relay(f.ws, SERVICE, {idleMs: 50}).follow(follow.signal)
       await new Promise((r) => setTimeout(r, 1500))
@@ -325,5 +325,18 @@ describe('shadow lifecycle (MariaDB → PostgreSQL)', () => {
     const {source, target} = await snapshot(f.ws)
     expect(entries(target)).toEqual(entries(source))
     expect((await getService(f.ws.state, SERVICE)).step).toBeNull()
+  })
+
+  it('reads the monolith load the backfill throttles on (MariaDB Threads_running, PostgreSQL active backends)', async () => {
+    for (const pair of ['my-pg', 'pg-pg'] as const) {
+      const f = await fixture(pair, {accounts: 10, products: 1})
+      const load = await f.ws.monolith.serverLoad?.()
+      expect(Number.isInteger(load)).toBe(true)
+      expect(load).toBeGreaterThanOrEqual(1) // at least the query asking
+      // a limit the probe is under lets the backfill run
+      const res = await runShadow(f.ws, SERVICE, {maxMonolithLoad: 1000, detach: true})
+      expect(res.entities.map((e) => e.done)).toEqual([true, true])
+      expect(res.backfill?.pausedSeconds).toBe(0)
+    }
   })
 })

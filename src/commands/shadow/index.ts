@@ -22,10 +22,10 @@ The backfill pauses while the relay lag (of entities already copied) is over gat
   static override args = {service: Args.string({description: 'Service name from the plan.', required: true})}
   static override flags = {
     parallel: Flags.integer({summary: 'Backfill workers, each copying its own key range (across all entities of the service).', default: 4, min: 1, max: 64}),
-    'chunk-rows': Flags.integer({summary: 'Rows per chunk: read, written and checkpointed as one unit (bounds memory: two chunks per worker).', default: 10_000, min: 1, max: 1_000_000}),
+    'chunk-rows': Flags.integer({summary: 'Rows per chunk: read, written and checkpointed as one unit (bounds memory: two chunks per worker).', default: 5_000, min: 1, max: 1_000_000}),
     'batch-size': Flags.integer({summary: 'Rows per write statement within a chunk (default: min(5000, --chunk-rows)).', min: 1, max: 100_000}),
     'max-rows-per-second': Flags.integer({summary: 'Throttle the backfill to this many rows per second (all workers together).', min: 1}),
-    'max-monolith-load': Flags.integer({summary: 'Pause the backfill while the monolith runs more queries than this (PostgreSQL active backends, MySQL Threads_running).', min: 1}),
+    'max-monolith-load': Flags.integer({summary: 'Pause the backfill while the monolith runs more queries than this, the backfill\'s own included (PostgreSQL active backends, MySQL Threads_running).', min: 1}),
     entity: Flags.string({summary: 'Only this entity (repeatable); default all entities of the service.', multiple: true}),
     'dry-run': Flags.boolean({summary: 'Print every DDL statement and trigger it would create; change nothing.'}),
     abort: Flags.boolean({summary: 'Return the service to planned: remove capture, outbox and the target tables shadow created.', exclusive: ['follow', 'detach']}),

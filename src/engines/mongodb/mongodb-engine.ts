@@ -27,6 +27,13 @@ export class MongoEngine implements Engine {
   private connected?: Promise<MongoClient>
   private infoCache?: ServerInfo
   private bson: BsonOptions = {decimals: 'decimal128'}
+  /**
+   * Statements per write command. FerretDB v1 (PostgreSQL handler) holds one
+   * pool connection per statement that updates an existing document until the
+   * command ends, and deadlocks once a command has more statements than its
+   * pool (50) has connections; stay well below on FerretDB.
+   */
+  private writeBatch = 100_000
 
   static async open(opts: MongoEngineOptions): Promise<MongoEngine> {
     return new MongoEngine(opts)
@@ -62,7 +69,10 @@ export class MongoEngine implements Engine {
     try {
       const bi = await db.admin().command({buildInfo: 1})
       const ferretVersion = (bi.ferretdbVersion as string | undefined) ?? (bi.ferretdb as {version?: string} | undefined)?.version
-      if (ferretVersion) this.bson = {decimals: 'string'}
+      if (ferretVersion) {
+        this.bson = {decimals: 'string'}
+        this.writeBatch = 32
+      }
       const ferret = ferretVersion ? `FerretDB ${ferretVersion.replace(/^v/, '')} ` : ''
       this.infoCache = {engine: 'mongodb', version: `${ferret}${ferret ? '(MongoDB ' : 'MongoDB '}${bi.version}${ferret ? ')' : ''}`.replace(/\s+/g, ' '), database: this.database, embedded: false}
     } catch (err) {
@@ -167,8 +177,12 @@ export class MongoEngine implements Engine {
       return {replaceOne: {filter: {_id} as Filter<Document>, replacement: {_id, ...doc}, upsert: true}}
     })
     try {
-      const res = await db.collection(batch.table.name).bulkWrite(ops, {ordered: false})
-      return res.upsertedCount + res.modifiedCount + res.matchedCount - res.modifiedCount
+      let n = 0
+      for (let i = 0; i < ops.length; i += this.writeBatch) {
+        const res = await db.collection(batch.table.name).bulkWrite(ops.slice(i, i + this.writeBatch), {ordered: false})
+        n += res.upsertedCount + res.matchedCount
+      }
+      return n
     } catch (err) {
       throw translateDbError(err, this.displayUrl)
     }

@@ -1,3 +1,4 @@
+import {readFileSync} from 'node:fs'
 import {Kysely, MysqlDialect} from 'kysely'
 import {createPool, type Pool, type PoolOptions, type TypeCastField} from 'mysql2'
 import {mysqlArchiveDdl} from './mysql-archive.js'
@@ -16,10 +17,40 @@ export interface MysqlEngineOptions {
   poolSize?: number
 }
 
+/**
+ * TLS from the URL's query, named as for PostgreSQL where it can be:
+ * `ssl` (or `sslmode`) `false|disable|0`: plain; `require|prefer`: encrypted,
+ * the server certificate not verified (unless a CA is given); anything else
+ * (`true`, `verify-full`, `verify-ca`): verified against Node's CA store or
+ * `sslrootcert` (alias `sslca`). `sslcert` and `sslkey` give a client
+ * certificate. A CA or client certificate alone turns TLS on, verified.
+ */
+export function mysqlTlsOptions(u: URL): PoolOptions['ssl'] {
+  const mode = u.searchParams.get('ssl') ?? u.searchParams.get('sslmode')
+  const file = (names: string[]): string | undefined => {
+    for (const name of names) {
+      const path = u.searchParams.get(name)
+      if (!path) continue
+      try {
+        return readFileSync(path, 'utf8')
+      } catch (err) {
+        throw new UserError(`Cannot read ${name}=${path} of ${redactUrl(u.toString())}: ${(err as Error).message}.`, {code: 'E_CONFIG', hint: 'Give a readable PEM file (absolute path) in the connection URL.'})
+      }
+    }
+    return undefined
+  }
+  const ca = file(['sslrootcert', 'sslca'])
+  const cert = file(['sslcert'])
+  const key = file(['sslkey'])
+  if (mode !== null && /^(false|disable|0)$/i.test(mode)) return undefined
+  if (mode === null && !ca && !cert && !key) return undefined
+  const verify = Boolean(ca) || !/^(require|prefer|no-verify)$/i.test(mode ?? '')
+  return {rejectUnauthorized: verify, ...(ca ? {ca} : {}), ...(cert ? {cert} : {}), ...(key ? {key} : {})}
+}
+
 /** Pool options from a `mysql://` / `mariadb://` URL, keeping exact values as strings. */
 export function mysqlPoolOptions(url: string, poolSize = 10): PoolOptions {
   const u = new URL(url.replace(/^mariadb:/i, 'mysql:'))
-  const ssl = u.searchParams.get('ssl') ?? u.searchParams.get('sslmode')
   return {
     host: u.hostname || '127.0.0.1',
     port: u.port ? Number(u.port) : 3306,
@@ -34,7 +65,7 @@ export function mysqlPoolOptions(url: string, poolSize = 10): PoolOptions {
     dateStrings: true,
     decimalNumbers: false,
     connectTimeout: 10_000,
-    ssl: ssl && !/^(false|disable|0)$/i.test(ssl) ? {rejectUnauthorized: !/^(require|prefer)$/i.test(ssl)} : undefined,
+    ssl: mysqlTlsOptions(u),
     typeCast: (field: TypeCastField, next: () => unknown) => {
       if (field.type === 'TINY' && field.length === 1) {
         const v = field.string()
@@ -129,7 +160,8 @@ export class MysqlEngine extends SqlEngine {
 
   private jsonTextPool(): Pool {
     if (!this.rawPool) {
-      const pool = createPool({...mysqlPoolOptions(this.opts.url, this.opts.poolSize), jsonStrings: true})
+      // no typeCast function: mysql2's generated row parser runs much faster; normalizeRows turns TINYINT(1) booleans into booleans
+      const pool = createPool({...mysqlPoolOptions(this.opts.url, this.opts.poolSize), jsonStrings: true, typeCast: true})
       pool.on('connection', (conn) => {
         conn.query(`SET time_zone = '+00:00'`)
       })
@@ -154,11 +186,17 @@ export class MysqlEngine extends SqlEngine {
       throw translateDbError(err, this.displayUrl, text)
     }
     const names = json.map((c) => c.name)
+    // binary values are views into mysql2's network buffers: copied, so a chunk of rows does not pin them all
+    const binary = req.columns.filter((c) => c.type?.type === 'binary').map((c) => c.name)
     for (const r of rows) {
       for (const n of names) {
         const v = r[n]
         if (typeof v === 'string') r[n] = new JsonText(v)
         else if (Buffer.isBuffer(v)) r[n] = new JsonText(v.toString('utf8'))
+      }
+      for (const n of binary) {
+        const v = r[n]
+        if (Buffer.isBuffer(v)) r[n] = Buffer.from(v)
       }
     }
     return this.normalizeRows(

@@ -1,0 +1,89 @@
+/**
+ * A second operator: two mutating commands on one service. While one holds
+ * the service's lease (a following relay), another is refused, exit 2, with
+ * who holds the lock, which command and since when, and nothing changed;
+ * `--steal` without `--reason` is refused; `--steal --reason` takes over, and
+ * the audit log records the takeover with the reason. Operators taking the
+ * lease at the same moment: exactly one gets it.
+ */
+import {randomUUID} from 'node:crypto'
+import {afterAll, describe, expect, it} from 'vitest'
+import {acquireLease} from '../../src/state/locks.js'
+import {testPassword} from '../helpers/db.js'
+import {killAllCli} from './support/cli-process.js'
+import {migration, type Migration} from './support/migration.js'
+
+let m: Migration | undefined
+afterAll(async () => {
+  killAllCli()
+  await m?.close()
+})
+
+interface AuditJson {
+  records: {command: string; service: string | null; outcome: string; exitCode: number | null; detail: string | null; operator: string; runId: string}[]
+}
+
+describe('a second operator', () => {
+  it('is refused while the lock is held, can take it over with --steal --reason, and the takeover is audited', async () => {
+    m = await migration({monolith: 'postgres', accounts: 300, items: 10, load: {seed: 3}})
+    const s = m.service
+    expect((await m.cli(['init'])).code).toBe(0)
+    expect((await m.cli(['shadow', s])).code).toBe(0)
+    expect((await m.cli(['diff', s])).code).toBe(0)
+
+    // operator A: a following relay holds the lease
+    const relay = m.start(['relay', s, '--follow', '--metrics-port', '0', '--metrics-host', '127.0.0.1'], {STRANGLER_OPERATOR: 'alice'})
+    expect(await relay.waitFor(/metrics on http/)).toBe(true)
+
+    // operator B is refused: who, which command, since when
+    const refused = await m.cli(['write-through', s], {STRANGLER_OPERATOR: 'bob'})
+    expect(refused.code, refused.stderr).toBe(2)
+    expect(refused.stderr).toMatch(/Service acct is locked by alice@\S+ pid \d+ \(strangler relay, run [0-9a-f-]{36}\) since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/)
+    expect(refused.stderr).toMatch(/--steal --reason/)
+    expect((await m.state()).phase).toBe('shadow')
+
+    const noReason = await m.cli(['write-through', s, '--steal'], {STRANGLER_OPERATOR: 'bob'})
+    expect(noReason.code).toBe(2)
+    expect(noReason.stderr).toMatch(/--steal needs --reason/)
+    expect((await m.state()).phase).toBe('shadow')
+
+    // takeover, with a reason
+    const stolen = await m.cli(['write-through', s, '--steal', '--reason', 'alice is on leave; relay restarted under bob'], {STRANGLER_OPERATOR: 'bob'})
+    expect(stolen.code, stolen.stderr).toBe(0)
+    expect(stolen.stderr).toMatch(/took over the lock of acct from alice@/)
+    expect((await m.state()).phase).toBe('write-through')
+    relay.kill('SIGTERM')
+    await m.keep(relay)
+
+    const audit = await m.cli(['audit', s, '--json'])
+    expect(audit.code).toBe(0)
+    const records = (JSON.parse(audit.stdout) as AuditJson).records
+    const wt = records.filter((r) => r.command === 'write-through')
+    expect(wt.map((r) => [r.operator, r.outcome, r.exitCode])).toEqual([
+      ['bob', 'failed', 2],
+      ['bob', 'failed', 2],
+      ['bob', 'success', 0],
+    ])
+    expect(wt[0].detail).toMatch(/locked by alice@/)
+    expect(wt[2].detail).toMatch(/^lock stolen from alice@\S+ pid \d+ \(run [0-9a-f-]{36}\): alice is on leave; relay restarted under bob$/)
+    for (const out of m.outputs) expect(out).not.toContain(testPassword())
+  })
+
+  it('two operators taking the lease at the same moment: exactly one gets it', async () => {
+    m ??= await migration({monolith: 'postgres', accounts: 300, items: 10, load: {seed: 3}})
+    const ws = await m.workspace()
+    await ws.state.migrate()
+    for (let round = 0; round < 5; round++) {
+      const service = `race${round}`
+      const tries = await Promise.allSettled(
+        ['erin', 'frank', 'grace'].map((who) => acquireLease(ws.state, service, {runId: randomUUID(), command: `test ${who}`})),
+      )
+      const won = tries.filter((t) => t.status === 'fulfilled')
+      const lost = tries.filter((t): t is PromiseRejectedResult => t.status === 'rejected')
+      expect(won).toHaveLength(1)
+      expect(lost).toHaveLength(2)
+      for (const l of lost) expect(String(l.reason)).toMatch(new RegExp(`Service ${service} is locked by .* \\(strangler test \\w+, run [0-9a-f-]{36}\\) since `))
+      await (won[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof acquireLease>>>).value.release()
+    }
+  })
+})
