@@ -1,10 +1,7 @@
 import {Args} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {table} from '../cli/render.js'
-import '../toggles/toggle-status.js'
 import {serviceStatus, type ServiceStatus} from '../phases/status.js'
-import '../capture/relay-status.js'
-import '../diff/diff-status.js'
 
 export default class Status extends BaseCommand<typeof Status> {
   static override summary = 'Show each service\'s phase and everything known about it: backfill, relay lag, dead letters, diffs, toggles, gates.'

@@ -27,8 +27,14 @@ export function registerStatusContributor(fn: StatusContributor): void {
   contributors.push(fn)
 }
 
+/** The subsystems that add to the status; loaded on first use (they register themselves). */
+async function loadContributors(): Promise<void> {
+  await Promise.all([import('../capture/relay-status.js'), import('../diff/diff-status.js'), import('../toggles/toggle-status.js')])
+}
+
 export async function serviceStatus(ws: Workspace, name: string): Promise<ServiceStatus> {
   ws.service(name)
+  await loadContributors()
   const base = await getService(ws.state, name)
   const cps = await listCheckpoints<{done?: boolean; rowsCopied?: number; rowsEstimated?: number}>(ws.state, name, 'backfill')
   const status: ServiceStatus = {
@@ -45,3 +51,12 @@ export async function serviceStatus(ws: Workspace, name: string): Promise<Servic
   for (const fn of contributors) await fn(ws, name, status)
   return status
 }
+
+/** The gates that apply to the service's next step, measured now (not recorded). */
+registerStatusContributor(async (ws, service, status) => {
+  const {evaluate, measure} = await import('./gates.js')
+  const context = status.phase === 'shadow' ? 'write-through' : status.phase === 'write-through' ? 'shift' : status.phase === 'shift' ? (status.readPct >= 100 ? 'decommission' : 'shift-step') : undefined
+  if (!context) return
+  const results = evaluate(context, await measure(ws, service), ws.plan.gates)
+  status.gates = {for: context === 'write-through' ? 'enter write-through' : context === 'shift' ? 'enter shift' : context === 'decommission' ? 'decommission' : 'next shift step', pass: results.every((r) => r.ok), results}
+})

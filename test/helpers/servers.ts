@@ -132,7 +132,7 @@ export function serverEnv(info: TestServersInfo): Record<string, string> {
   return env;
 }
 
-const READY_TIMEOUT_MS = 60_000;
+const READY_TIMEOUT_MS = Number(process.env.STRANGLER_TEST_READY_TIMEOUT_MS ?? 120_000);
 const STOP_TIMEOUT_MS = 30_000;
 const TMP_PREFIX = 'strangler-test-';
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
