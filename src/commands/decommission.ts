@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand, lockFlags} from '../cli/base-command.js'
 import {confirmByTyping} from '../cli/confirm.js'
+import {interruptOnSignals} from '../cli/interrupt.js'
 import {cliProgress} from '../cli/progress.js'
 import {table} from '../cli/render.js'
 import {archiveStatements} from '../phases/decommission/archive.js'
@@ -53,12 +54,9 @@ With --purge, drops the archived tables once the plan's retention period (gates.
     const {openToggleProvider} = await import('../toggles/index.js')
     const toggles = await openToggleProvider(ws)
     const progress = cliProgress({quiet: this.jsonEnabled()})
-    const controller = new AbortController()
-    const stop = () => controller.abort()
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
+    const interrupt = interruptOnSignals()
     try {
-      const r = await runDecommission(ws, service, toggles, {dryRun: f['dry-run'], confirmed, force: f.force ? f.reason : undefined, progress, signal: controller.signal})
+      const r = await runDecommission(ws, service, toggles, {dryRun: f['dry-run'], confirmed, force: f.force ? f.reason : undefined, progress, signal: interrupt.signal})
       progress.close()
       if (r.gates.length) this.out(table(r.gates.map((g) => ({...g, ok: g.ok ? 'pass' : 'FAIL'})), ['gate', 'ok', 'value', 'threshold']))
       if (r.status === 'already-decommissioned') this.out(`Service ${service} is already decommissioned.`)
@@ -70,8 +68,7 @@ With --purge, drops the archived tables once the plan's retention period (gates.
       return r
     } finally {
       progress.close()
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
+      interrupt.dispose()
       await toggles.close()
     }
   }

@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
+import {interruptOnSignals} from '../cli/interrupt.js'
 import {cliProgress} from '../cli/progress.js'
 import {formatCount, table} from '../cli/render.js'
 import {runDemo, type DemoResult} from '../demo/run-demo.js'
@@ -13,24 +14,28 @@ Then it stops the load, lets the reverse relay catch up, runs a final diff, chec
 The databases go to a temporary directory and are removed at the end (the report stays there); with --keep DIR the databases, the report and the demo's plan (strangler.config.json) stay in DIR, where every strangler command works on them (cd DIR && strangler status).`
   static override examples = [
     {description: 'The whole walk with 100,000 users (800,000 rows; about five minutes on two cores)', command: '<%= config.bin %> <%= command.id %>'},
-    {description: 'A one-minute run, keeping the databases, the plan and the report', command: '<%= config.bin %> <%= command.id %> --rows 10000 --keep ./demo'},
+    {
+      description: 'A one-minute run, keeping the databases, the plan and the report',
+      command: '<%= config.bin %> <%= command.id %> --rows 10000 --keep ./demo',
+    },
     {description: 'For CI: the final numbers as JSON', command: '<%= config.bin %> <%= command.id %> --rows 2000 --json'},
   ]
   static override flags = {
     rows: Flags.integer({summary: 'Users in the shop (orders are twice as many, order lines 2.5 per order).', default: 100_000, min: 100}),
     keep: Flags.string({summary: 'Keep the databases and the report in this (new or empty) directory.', helpValue: 'DIR'}),
     seed: Flags.integer({summary: 'Seed of the generated data and of the load.', default: 1}),
-    'writes-per-second': Flags.integer({summary: 'Row writes per second of the demo application.', default: 100, min: 1, max: 2000}),
+    'writes-per-second': Flags.integer({
+      summary: 'Row writes per second of the demo application (default 100; one per 20 users in smaller shops).',
+      min: 1,
+      max: 2000,
+    }),
     soak: Flags.string({summary: 'Soak time at each shift step and before decommission (e.g. 2s, 1m).', default: '2s'}),
   }
 
   async run(): Promise<DemoResult> {
     const f = this.flags
     const progress = cliProgress({quiet: this.jsonEnabled()})
-    const controller = new AbortController()
-    const stop = (): void => controller.abort()
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
+    const interrupt = interruptOnSignals()
     let res: DemoResult
     try {
       res = await runDemo({
@@ -40,12 +45,11 @@ The databases go to a temporary directory and are removed at the end (the report
         writesPerSecond: f['writes-per-second'],
         soak: f.soak,
         progress,
-        signal: controller.signal,
+        signal: interrupt.signal,
       })
     } finally {
       progress.close()
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
+      interrupt.dispose()
     }
     const ok = res.diffClean && res.lostWrites === 0 && res.writesIssued === res.writesFound
     this.out('')

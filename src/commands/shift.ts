@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand, lockFlags} from '../cli/base-command.js'
+import {interruptOnSignals} from '../cli/interrupt.js'
 import {cliProgress} from '../cli/progress.js'
 import {parseDuration, table} from '../cli/render.js'
 import {parseSteps, runShift, validatePct} from '../phases/shift.js'
@@ -48,12 +49,9 @@ export default class Shift extends BaseCommand<typeof Shift> {
     const {openToggleProvider} = await import('../toggles/index.js')
     const provider = await openToggleProvider(ws)
     const progress = cliProgress({quiet: this.jsonEnabled()})
-    const controller = new AbortController()
-    const stop = () => controller.abort()
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
+    const interrupt = interruptOnSignals()
     try {
-      const res = await runShift(ws, service, provider, {steps, soakMs, checkEveryMs, dryRun: this.flags['dry-run'], force: this.flags.force ? this.flags.reason : undefined, diffEachStep: this.flags.diff, signal: controller.signal, progress})
+      const res = await runShift(ws, service, provider, {steps, soakMs, checkEveryMs, dryRun: this.flags['dry-run'], force: this.flags.force ? this.flags.reason : undefined, diffEachStep: this.flags.diff, signal: interrupt.signal, progress})
       progress.close()
       if (res.status === 'dry-run') {
         this.out(`Dry run: ${service} reads ${res.from} % → ${steps.join(' % → ')} % via ${res.provider} toggle ${res.toggle}, soak ${this.flags.soak ?? (this.flags.steps ? ws.plan.gates.soak : '0s')} per step. Gates now:`)
@@ -67,8 +65,7 @@ export default class Shift extends BaseCommand<typeof Shift> {
       return res
     } finally {
       progress.close()
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
+      interrupt.dispose()
       await provider.close()
     }
   }

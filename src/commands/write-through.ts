@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand, lockFlags} from '../cli/base-command.js'
+import {interruptOnSignals} from '../cli/interrupt.js'
 import {cliProgress} from '../cli/progress.js'
 import {table} from '../cli/render.js'
 import {advance} from '../phases/machine.js'
@@ -32,19 +33,15 @@ export default class WriteThrough extends BaseCommand<typeof WriteThrough> {
     if (res.gates.length) this.out(table(res.gates.map((g) => ({...g, ok: g.ok ? 'pass' : 'FAIL'})), ['gate', 'ok', 'value', 'threshold']))
     const {Relay} = await import('../capture/relay.js')
     const progress = cliProgress({quiet: this.jsonEnabled()})
-    const controller = new AbortController()
-    const stop = () => controller.abort()
-    process.once('SIGTERM', stop)
-    process.once('SIGINT', stop)
+    const interrupt = interruptOnSignals()
     try {
-      const relay = new Relay(ws, service, {progress, signal: controller.signal})
-      const totals = this.flags.follow ? await relay.follow(controller.signal) : await relay.drain()
+      const relay = new Relay(ws, service, {progress, signal: interrupt.signal})
+      const totals = this.flags.follow ? await relay.follow(interrupt.signal) : await relay.drain()
       this.out(`Relay: ${totals.applied} change(s) applied, lag ${totals.lagSeconds.toFixed(1)} s, ${totals.deadLettered} dead-lettered.`)
       return {...res, relay: totals}
     } finally {
       progress.close()
-      process.off('SIGTERM', stop)
-      process.off('SIGINT', stop)
+      interrupt.dispose()
     }
   }
 }
