@@ -18,7 +18,7 @@
  * starts local MariaDB and PostgreSQL for the run. The fixture database
  * (`strangler_bench_<rows>` on MariaDB) is kept and reused by later runs unless --reload.
  *
- * Options: --rows N (default 1000000), --parallel N (default 8), --chunk-rows N, --batch-size N,
+ * Options: --rows N (default 1000000), --parallel N (default 4), --chunk-rows N, --batch-size N,
  * --skip pipe,pgloader,strangler, --reload, --keep (keep the PostgreSQL databases),
  * --cli dev|built (default dev: bin/dev.js on the sources through tsx, which alone adds ≈85 MB of RSS;
  * built: bin/run.js on dist/, after `npm run build`), --cli-root DIR (another checkout or build to run).
@@ -42,7 +42,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const {values: args} = parseArgs({
   options: {
     rows: {type: 'string', default: '1000000'},
-    parallel: {type: 'string', default: '8'},
+    parallel: {type: 'string', default: '4'},
     'chunk-rows': {type: 'string'},
     'batch-size': {type: 'string'},
     skip: {type: 'string', default: ''},
@@ -194,12 +194,15 @@ function meter(): CpuMeter {
   return {stop: () => ({pg: round(cpuSeconds(pids.pg) - pg0) ?? NaN, mariadb: round(cpuSeconds(pids.mariadb) - my0) ?? NaN})}
 }
 
-function timeShell(script: string, env: NodeJS.ProcessEnv): number {
+/** Runs a shell pipeline; returns its wall seconds and the CPU seconds of every process in it. */
+function timeShell(script: string, env: NodeJS.ProcessEnv): {seconds: number; cpu: number} {
   const t0 = performance.now()
-  const r = spawnSync('bash', ['-o', 'pipefail', '-c', script], {env: {...process.env, ...env}, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 << 20})
-  const s = (performance.now() - t0) / 1000
-  if (r.status !== 0) throw new Error(`failed (${r.status}): ${r.stderr.toString().slice(-2000)}`)
-  return s
+  const r = spawnSync('/usr/bin/time', ['-f', 'BENCH_CPU %U %S', 'bash', '-o', 'pipefail', '-c', script], {env: {...process.env, ...env}, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 << 20})
+  const seconds = (performance.now() - t0) / 1000
+  const err = r.stderr.toString()
+  if (r.status !== 0) throw new Error(`failed (${r.status}): ${err.slice(-2000)}`)
+  const m = /BENCH_CPU ([\d.]+) ([\d.]+)/.exec(err)
+  return {seconds, cpu: m ? Number(m[1]) + Number(m[2]) : NaN}
 }
 
 async function countPg(url: string, table: string): Promise<number> {
@@ -229,9 +232,9 @@ async function pipeLimit(monolithUrl: string, pgUrl: string, ddl: string[]): Pro
   const script = `mariadb ${my.args.map((a) => `'${a}'`).join(' ')} --quick --batch --raw --skip-column-names -e "$BENCH_SELECT" | psql ${psqlConn} -v ON_ERROR_STOP=1 -c 'COPY "users" FROM STDIN'`
   log('pipe limit: mariadb | psql COPY …')
   const m = meter()
-  const s = timeShell(script, env)
+  const {seconds: s, cpu: clients} = timeShell(script, env)
   await new Promise((r) => setTimeout(r, 300)) // the backend exits (and is reaped) just after psql
-  cpu.pipe = m.stop()
+  cpu.pipe = {...m.stop(), clients: round(clients) ?? NaN}
   const n = await countPg(url, '"users"')
   if (n !== rows) throw new Error(`pipe limit copied ${n} rows, expected ${rows}`)
   log(`pipe limit: ${s.toFixed(2)} s`)
@@ -262,9 +265,9 @@ async function pgloader(monolithUrl: string, pgUrl: string): Promise<number> {
   log('pgloader …')
   try {
     const m = meter()
-    const s = timeShell(`pgloader --no-ssl-cert-verification --quiet ${file}`, {})
+    const {seconds: s, cpu: own} = timeShell(`pgloader --no-ssl-cert-verification --quiet ${file}`, {})
     await new Promise((r) => setTimeout(r, 300))
-    cpu.pgloader = m.stop()
+    cpu.pgloader = {...m.stop(), pgloader: round(own) ?? NaN}
     const n = await countPg(withDb(pgUrl, db), 'public.users')
     if (n !== rows) throw new Error(`pgloader copied ${n} rows, expected ${rows}`)
     log(`pgloader: ${s.toFixed(2)} s`)
@@ -362,8 +365,9 @@ async function main(): Promise<void> {
       cli: args.cli,
       strangler_vs_pipe: st && pipe ? round(st.seconds / pipe) : null,
       pgloader_vs_strangler: st && loader ? round(loader / st.seconds) : null,
-      /** CPU seconds per tool: the servers' (and strangler's own node process). */
+      /** CPU seconds per run: the servers', the clients' (pipe), pgloader's, strangler's node process; and their sums (load-independent). */
       cpu_s: cpu,
+      cpu_total_s: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, round(Object.values(v).reduce((a, x) => a + x, 0))])),
       machine: machine(),
     }
     process.stdout.write(`${JSON.stringify(result)}\n`)

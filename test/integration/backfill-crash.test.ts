@@ -159,6 +159,33 @@ describe('kill -9 during the backfill', () => {
   })
 })
 
+describe('--follow', () => {
+  it('keeps the relay running after the backfill until SIGTERM, then exits 0 with the totals', async () => {
+    const child = spawn(process.execPath, [DEV_BIN, 'shadow', SERVICE, '--follow', '--json'], {cwd: dir, stdio: ['ignore', 'pipe', 'pipe']})
+    let stdout = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    const exited = new Promise<number | null>((res) => child.on('close', (code) => res(code)))
+    const e = await ws.entity(SERVICE, 'accounts')
+    const tgt = await ws.target(SERVICE)
+    // a change made while it follows reaches the service store
+    await new Promise((r) => setTimeout(r, 3000))
+    await app.exec(`UPDATE accounts SET email = 'followed@example.com' WHERE id = 42`)
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      const [row] = await tgt.readByKeys({table: e.target, key: e.targetKey, columns: e.targetProjections, keys: [['42']], keyTypes: e.sourceKeyTypes})
+      if (row?.email === 'followed@example.com') break
+      if (Date.now() > deadline) throw new Error('the following relay did not apply the change')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    child.kill('SIGTERM')
+    expect(await exited).toBe(0)
+    const out = JSON.parse(stdout) as {phase: string; relay: {applied: number}; entities: {rowsCopied: number}[]}
+    expect(out.phase).toBe('shadow')
+    expect(out.entities.every((x) => x.rowsCopied === 0)).toBe(true) // nothing left to copy
+    expect(out.relay.applied).toBeGreaterThanOrEqual(1)
+  })
+})
+
 describe('the CLI', () => {
   it('--dry-run prints the statements on stdout; a wrong phase exits 2 and changes nothing', async () => {
     const other = await freshPg('crashdry')

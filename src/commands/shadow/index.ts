@@ -1,5 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
+import {interruptOnSignals} from '../../cli/interrupt.js'
 import {cliProgress} from '../../cli/progress.js'
 import {formatCount, table} from '../../cli/render.js'
 import {abortShadow, runShadow, type AbortShadowResult, type ShadowResult} from '../../phases/shadow.js'
@@ -59,10 +60,7 @@ The backfill pauses while the relay lag (of entities already copied) is over gat
     }
 
     const progress = cliProgress({quiet: this.jsonEnabled()})
-    const controller = new AbortController()
-    const stop = (): void => controller.abort()
-    process.once('SIGTERM', stop)
-    process.once('SIGINT', stop)
+    const interrupt = interruptOnSignals()
     try {
       const res = await runShadow(ws, service, {
         parallel: f.parallel,
@@ -75,15 +73,14 @@ The backfill pauses while the relay lag (of entities already copied) is over gat
         follow: f.follow,
         detach: f.detach,
         progress,
-        signal: controller.signal,
+        signal: interrupt.signal,
       })
       progress.close()
       this.render(res)
       return res
     } finally {
       progress.close()
-      process.off('SIGTERM', stop)
-      process.off('SIGINT', stop)
+      interrupt.dispose()
     }
   }
 

@@ -107,12 +107,16 @@ export class MysqlEngine extends SqlEngine {
     return new MysqlEngine(opts, db, String(poolOpts.database))
   }
 
-  private constructor(opts: MysqlEngineOptions, db: Kysely<any>, database: string) {
+  /** True for the engine `transaction()` hands out: its reads must stay on the transaction's connection. */
+  private readonly inTransaction: boolean
+
+  private constructor(opts: MysqlEngineOptions, db: Kysely<any>, database: string, inTransaction = false) {
     super()
     this.opts = opts
     this._db = db
     this.displayUrl = redactUrl(opts.url)
     this.database = database
+    this.inTransaction = inTransaction
     this.defaultSchema = database
   }
 
@@ -121,7 +125,7 @@ export class MysqlEngine extends SqlEngine {
   }
 
   protected withExecutor(db: Kysely<any>): SqlEngine {
-    return new MysqlEngine(this.opts, db, this.database)
+    return new MysqlEngine(this.opts, db, this.database, true)
   }
 
   quoteId(name: string): string {
@@ -173,7 +177,7 @@ export class MysqlEngine extends SqlEngine {
   /** With `jsonText`, json columns come back as `JsonText` without being parsed (the backfill's pass-through). */
   override async readRange(req: RangeRead): Promise<Row[]> {
     const json = req.jsonText ? req.columns.filter((c) => c.type?.type === 'json') : []
-    if (!json.length) return super.readRange(req)
+    if (!json.length || this.inTransaction) return super.readRange(req)
     const params: unknown[] = []
     const where = this.rangeWhere(req, params)
     const limit = req.limit ? ` LIMIT ${Math.floor(req.limit)}` : ''
