@@ -165,10 +165,12 @@ async function decommission(run: Run, n: number): Promise<void> {
   await run.complete(['relay', s, '--once'])
   const kill = run.rand() < 0.5
   if (kill) await run.crash('decommission', args, {marker: /cutover-writes/, delay: run.int(0, 120)})
-  const left: string[] = [...DECOMMISSION_STEPS]
+  // crash points only at steps still to do (the kill may have landed after some)
+  const done = ((await run.m.state()).info.decommission as {done?: string[]} | undefined)?.done ?? []
+  const left: string[] = DECOMMISSION_STEPS.filter((x) => !done.includes(x))
   const steps: string[] = []
-  for (let i = 0; i < n - (kill ? 1 : 0); i++) steps.push(left.splice(Math.floor(run.rand() * left.length), 1)[0])
-  const order = (x: string) => left.length + DECOMMISSION_STEPS.findIndex((d) => d === x)
+  for (let i = 0; i < n - (kill ? 1 : 0) && left.length; i++) steps.push(left.splice(Math.floor(run.rand() * left.length), 1)[0])
+  const order = (x: string) => DECOMMISSION_STEPS.findIndex((d) => d === x)
   steps.sort((a, b) => order(a) - order(b))
   for (const step of steps) await run.crash('decommission', args, {point: `decommission:after-${step}`})
   await run.complete(args)

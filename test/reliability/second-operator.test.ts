@@ -55,6 +55,13 @@ describe('a second operator', () => {
     relay.kill('SIGTERM')
     await m.keep(relay)
 
+    // write-through twice: nothing to change (no second transition), the relay is drained again
+    const again = await m.cli(['write-through', s], {STRANGLER_OPERATOR: 'bob'})
+    expect(again.code, again.stderr).toBe(0)
+    expect(again.stdout).toMatch(/Service acct: already in write-through, nothing to change/)
+    const transitions = await (await m.workspace()).state.db.selectFrom((await m.workspace()).state.t('transitions')).select(['from_phase', 'to_phase']).where('service', '=', s).execute()
+    expect(transitions.map((t) => `${t.from_phase}→${t.to_phase}`)).toEqual(['planned→shadow', 'shadow→write-through'])
+
     const audit = await m.cli(['audit', s, '--json'])
     expect(audit.code).toBe(0)
     const records = (JSON.parse(audit.stdout) as AuditJson).records
@@ -62,6 +69,7 @@ describe('a second operator', () => {
     expect(wt.map((r) => [r.operator, r.outcome, r.exitCode])).toEqual([
       ['bob', 'failed', 2],
       ['bob', 'failed', 2],
+      ['bob', 'success', 0],
       ['bob', 'success', 0],
     ])
     expect(wt[0].detail).toMatch(/locked by alice@/)
