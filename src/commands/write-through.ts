@@ -29,7 +29,7 @@ export default class WriteThrough extends BaseCommand<typeof WriteThrough> {
     ws.service(service)
     await this.lockService(service)
     const res = await advance(ws, service, 'write-through', {force: this.flags.force ? this.flags.reason : undefined})
-    this.out(`Service ${service}: ${res.from} → ${res.to}${res.forced ? ' (gates overridden)' : ''}`)
+    this.out(`Service ${service}: ${res.from === res.to ? `already in ${res.to}, nothing to change; draining the relay` : `${res.from} → ${res.to}`}${res.forced ? ' (gates overridden)' : ''}`)
     if (res.gates.length) this.out(table(res.gates.map((g) => ({...g, ok: g.ok ? 'pass' : 'FAIL'})), ['gate', 'ok', 'value', 'threshold']))
     const {Relay} = await import('../capture/relay.js')
     const progress = cliProgress({quiet: this.jsonEnabled()})

@@ -1,5 +1,6 @@
 import {copyValue, schemaStatements} from '../fixtures/shop/load.js'
 import {generateShop, SHOP_SCHEMA, type ShopRow, type ShopTable} from '../fixtures/shop/generator.js'
+import type {Engine} from '../engines/engine.js'
 import {acquirePGlite} from '../engines/postgres/pglite-registry.js'
 import {silentProgress, type ProgressReporter} from '../util/progress.js'
 
@@ -20,15 +21,19 @@ function copyLine(row: ShopRow, cols: readonly string[]): string {
 }
 
 /**
- * Creates the shop tables in an embedded PGlite monolith and loads the
+ * Creates the shop tables in an embedded PGlite monolith (`url`, the same
+ * location `monolith` is open on, used for quoting) and loads the
  * generated rows (fixtures/shop) with PGlite's own `COPY ... FROM '/dev/blob'`
  * (it has no COPY FROM STDIN): secondary indexes after the data, identity
  * sequences moved past the loaded ids.
  */
 export async function loadFixture(
+  monolith: Engine,
   url: string,
   opts: {users: number; seed: number; tables: readonly ShopTable[]; progress?: ProgressReporter},
 ): Promise<FixtureLoadResult> {
+  const sql = monolith.sql
+  if (!sql) throw new Error('the demo monolith must be an SQL engine')
   const started = performance.now()
   const progress = opts.progress ?? silentProgress
   const shop = generateShop({users: opts.users, seed: opts.seed})
@@ -40,7 +45,7 @@ export async function loadFixture(
     for (const s of [...ddl.drop, ...ddl.create]) await db.exec(s)
     for (const table of opts.tables) {
       const cols = SHOP_SCHEMA[table].columns.map((c) => c.name)
-      const statement = `COPY "${table}" (${cols.map((c) => `"${c}"`).join(', ')}) FROM '/dev/blob'`
+      const statement = `COPY ${sql.quoteId(table)} (${cols.map((c) => sql.quoteId(c)).join(', ')}) FROM '/dev/blob'`
       const task = progress.task(`load ${table}`, shop.count(table), 'rows')
       let n = 0
       for (const batch of shop.batches(table, COPY_ROWS)) {
@@ -58,7 +63,8 @@ export async function loadFixture(
       const def = SHOP_SCHEMA[table]
       if (!def.identity) continue
       const key = def.key[0]
-      await db.query(`SELECT setval(pg_get_serial_sequence('"${table}"', '${key}'), GREATEST(1, (SELECT COALESCE(MAX("${key}"), 0) FROM "${table}")))`)
+      const q = {table: sql.quoteId(table), key: sql.quoteId(key)}
+      await db.query(`SELECT setval(pg_get_serial_sequence($1, $2), GREATEST(1, (SELECT COALESCE(MAX(${q.key}), 0) FROM ${q.table})))`, [q.table, key])
     }
     await db.exec('ANALYZE')
   } finally {

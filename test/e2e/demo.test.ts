@@ -16,9 +16,10 @@ describe('strangler demo', () => {
   afterAll(() => rmSync(dir, {recursive: true, force: true}))
 
   it('walks users and orders through every phase with a clean diff and no lost write', async () => {
-    const res = await runCli(['demo', '--rows', '2000', '--soak', '1s', '--keep', keep, '--json'], {timeoutMs: 240_000})
+    const res = await runCli(['demo', '--rows', '2000', '--soak', '1s', '--keep', keep, '--json'], {timeoutMs: 420_000})
+    // about 45 s on two idle cores; the ceiling is for a machine shared with other jobs
+    expect(res.code, res.stderr.slice(-3000)).toBe(0)
     expect(res.stderr).not.toMatch(/Error:/)
-    expect(res.code).toBe(0)
     const out = JSON.parse(res.stdout) as {
       diffClean: boolean
       writesIssued: number
@@ -60,7 +61,7 @@ describe('strangler demo', () => {
       ['users', 'decommissioned'],
       ['orders', 'decommissioned'],
     ])
-  }, 300_000)
+  }, 480_000)
 
   it('refuses a --keep directory that is not empty', async () => {
     const res = await runCli(['demo', '--rows', '100', '--keep', keep], {timeoutMs: 60_000})
