@@ -94,7 +94,7 @@ describe.concurrent.each(DIALECTS)('concurrency on a %s monolith', (dialect) => 
     await drain(m)
     // the keys written by hand above are not in the truth log: compare with the monolith
     expect((await compareStores(ws, m.service)).problems).toEqual([])
-    expect(m.gen.stats().byOp.tx ?? 0).toBeGreaterThan(5)
+    expect(m.gen.stats().byOp.tx ?? 0).toBeGreaterThan(2)
   })
 
   it('hot keys updated thousands of times during the backfill, with key changes, deletes and re-inserts of the same keys', async (ctx) => {

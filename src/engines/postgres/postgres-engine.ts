@@ -62,6 +62,12 @@ export class PostgresEngine extends SqlEngine {
       pool.on('error', () => {
         // idle client errors (server restart) surface on the next query
       })
+      pool.on('connect', (client) => {
+        // A checked-out client whose server goes away emits 'error'; without a listener that
+        // kills the process. The failure reaches the caller as the query's rejection instead,
+        // and the pool discards the broken client when it is released.
+        client.on('error', () => undefined)
+      })
       const db = new Kysely<any>({dialect: new PostgresDialect({pool, cursor: Cursor})})
       handle = {db, release: () => db.destroy(), embedded, pool}
     }
