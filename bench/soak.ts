@@ -40,6 +40,8 @@ const {values: args} = parseArgs({
     accounts: {type: 'string', default: '20000'},
     'batch-size': {type: 'string', default: '500'},
     out: {type: 'string'},
+    /** Print each second's lag to stderr (to see when a spike happens). */
+    trace: {type: 'boolean', default: false},
   },
 })
 const engine = args.engine as BenchEngine
@@ -130,6 +132,7 @@ try {
     all.push(l.lagSeconds)
     window.push(l.lagSeconds)
     peakPending = Math.max(peakPending, l.pending)
+    if (args.trace && tick % 4 === 0) log(`t=${tick / 4}s lag ${window.slice(-4).map((x) => x.toFixed(2)).join(' ')} pending ${l.pending}`)
     if (tick % 40 === 0) rssSamples.push({t: tick / 4, rss_mb: Math.round(memory().rss)})
     if (tick % 240 === 0) {
       window.sort((a, b) => a - b)
