@@ -99,7 +99,7 @@ try {
   ws = await Workspace.open(configSchema.parse(plan), {runId: randomUUID()})
   const outbox = new Outbox(ws.monolith, ws.outbox('acct'))
 
-  relay = spawn(process.execPath, ['bin/dev.js', 'relay', 'acct', '--follow', '--json', '--log-format', 'json', '--config', join(dir, 'strangler.config.json'), '--batch-size', args['batch-size']!], {cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe']})
+  relay = spawn(process.execPath, ['bin/dev.js', 'relay', 'acct', '--follow', '--json', '--log-format', 'json', '--metrics-port', '0', '--metrics-host', '127.0.0.1', '--config', join(dir, 'strangler.config.json'), '--batch-size', args['batch-size']!], {cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe']})
   let relayOut = ''
   let relayErr = ''
   relay.stdout!.on('data', (d) => (relayOut += d))
@@ -113,8 +113,12 @@ try {
       return {rss: 0, hwm: 0}
     }
   }
-  for (let i = 0; (await outbox.lag()).pending > 0; i++) {
-    if (i > 1200) throw new Error('the relay did not catch up with the backfill within 120 s')
+  // the load starts once the relay is up (its health endpoint answers): its own start-up is not lag
+  for (let i = 0; ; i++) {
+    const port = /metrics on http:\/\/127\.0\.0\.1:(\d+)/.exec(relayErr)?.[1]
+    const healthy = port ? await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false) : false
+    if (healthy && (await outbox.lag()).pending === 0) break
+    if (i > 1200) throw new Error(`the relay did not come up within 120 s:\n${relayErr.slice(-3000)}`)
     await sleep(100)
   }
   log(`relay up (pid ${relay.pid}); writing ${rate}/s for ${seconds} s`)

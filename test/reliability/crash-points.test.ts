@@ -244,10 +244,10 @@ describe(`kill -9 at random points of a migration under load (seed ${SEED})`, ()
         expect(final.code, final.stdout + final.stderr).toBe(0)
         expect(run.crashes.length, run.log.join('\n')).toBeGreaterThanOrEqual(p.backfill + p.relay + p.diff + p.shift + p.decommission - 2)
         for (const out of m.outputs) for (const s of secrets()) expect(out).not.toContain(s)
-        console.log(`[crash-points seed ${SEED}] ${p.monolith}: ${run.crashes.length} crashes, ${stats.writes} app writes, ${stats.errors} app errors\n  ${run.log.join('\n  ')}`)
         crashTotal += run.crashes.length
       } finally {
-        console.log(`[crash-points seed ${SEED}] ${p.monolith}:\n  ${run.log.join('\n  ')}`)
+        const stats = m.gen.stats()
+        console.log(`[crash-points seed ${SEED}] ${p.monolith}: ${run.crashes.length} crashes, ${stats.writes} app writes, ${stats.errors} app errors\n  ${run.log.join('\n  ')}`)
         await m.close()
       }
     },

@@ -51,6 +51,20 @@ function faults(stderr: string): string[] {
     .map((l) => l.msg)
 }
 
+/**
+ * Takes all `limit` connections a user may open: kills the tool's connections
+ * and grabs the freed slots with parallel attempts (faster than the tool's pool
+ * reconnects), until the fillers hold every slot.
+ */
+async function exhaust(limit: number, fillers: unknown[], grab: () => Promise<void>, killTool: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + 20_000
+  while (fillers.length < limit && Date.now() < deadline) {
+    await killTool()
+    await Promise.all(Array.from({length: limit - fillers.length + 2}, () => grab()))
+  }
+  expect(fillers.length, 'the fillers hold every connection the tool may open').toBeGreaterThanOrEqual(limit)
+}
+
 async function expectConverged(m: Migration): Promise<void> {
   const check = await m.checkService()
   const mono = await m.checkMonolith()
@@ -142,30 +156,21 @@ describe.skipIf(!restartable())('server faults', () => {
       await terminate()
       await sleep(700)
     }
-    // fill the role's connections, kill the tool's, and hold them for 3 s
+    // take every connection the role may open: kill the tool's and grab the freed slots (in parallel, faster than
+    // the relay reconnects) until the fillers hold all 6; then hold them for 3 s while the relay has none
     const fillers: pg.Client[] = []
-    const fill = async () => {
-      for (let i = 0; i < 20; i++) {
-        const c = new pg.Client({connectionString: toolUrl, application_name: 'filler'})
-        c.on('error', () => undefined)
-        try {
-          await c.connect()
-          fillers.push(c)
-        } catch (err) {
-          expect(String(err)).toMatch(/too many connections/)
-          return
-        }
+    const grab = async (): Promise<void> => {
+      const c = new pg.Client({connectionString: toolUrl, application_name: 'filler'})
+      c.on('error', () => undefined)
+      try {
+        await c.connect()
+        fillers.push(c)
+      } catch (err) {
+        expect(String(err)).toMatch(/too many connections/)
       }
     }
-    // for 3 s: whatever the relay (re)connects is killed and its slot taken, so it must meet the limit
-    const until = Date.now() + 3000
-    while (Date.now() < until) {
-      await fill()
-      await terminate()
-      await sleep(50)
-    }
-    await fill()
-    expect(fillers.length).toBeGreaterThan(0)
+    await exhaust(6, fillers, grab, async () => void (await terminate()))
+    await sleep(3000)
     for (const c of fillers) await c.end().catch(() => undefined)
     await sleep(1500)
     await m.gen.stop()
@@ -211,24 +216,15 @@ describe.skipIf(!restartable())('server faults', () => {
       await kill()
       await sleep(700)
     }
-    const fill = async () => {
-      for (let i = 0; i < 20; i++) {
-        try {
-          fillers.push(await mysql.createConnection({uri: toolUrl}))
-        } catch (err) {
-          expect(String(err)).toMatch(/max_user_connections/)
-          return
-        }
+    const grab = async (): Promise<void> => {
+      try {
+        fillers.push(await mysql.createConnection({uri: toolUrl}))
+      } catch (err) {
+        expect(String(err)).toMatch(/max_user_connections/)
       }
     }
-    const until = Date.now() + 3000
-    while (Date.now() < until) {
-      await fill()
-      await kill()
-      await sleep(50)
-    }
-    await fill()
-    expect(fillers.length).toBeGreaterThan(0)
+    await exhaust(6, fillers, grab, kill)
+    await sleep(3000)
     for (const c of fillers) await c.end().catch(() => undefined)
     await sleep(1500)
     await m.gen.stop()
