@@ -1,4 +1,6 @@
 import type {Gates} from '../config/schema.js'
+import {Outbox} from '../capture/outbox.js'
+import {countDeadLetters} from '../capture/dead-letters.js'
 import {listCheckpoints} from '../state/checkpoints.js'
 import type {StateStore} from '../state/state-store.js'
 import {nowIso} from '../state/state-store.js'
@@ -29,24 +31,10 @@ export interface GateMeasurements {
   fullReadsForMs: number | null
 }
 
+/** Pending changes and the age of the oldest (database clock); null when capture is not installed. */
 async function outboxLag(ws: Workspace, service: string): Promise<{lagSeconds: number; pending: number} | null> {
-  const sql = ws.monolith.sql!
-  const ref = ws.outbox(service)
-  if (!(await ws.monolith.tableExists(ref))) return null
-  const [r] = await sql.query<{oldest: string | Date | null; n: number | string}>(`SELECT MIN(created_at) AS oldest, COUNT(*) AS n FROM ${sql.quoteTable(ref)}`)
-  if (!r || r.oldest === null || Number(r.n) === 0) return {lagSeconds: 0, pending: 0}
-  const oldest = r.oldest instanceof Date ? r.oldest : new Date(`${String(r.oldest).replace(' ', 'T').replace(/\+00(:00)?$/, '')}Z`)
-  return {lagSeconds: Math.max(0, (Date.now() - oldest.getTime()) / 1000), pending: Number(r.n)}
-}
-
-async function countDeadLetters(state: StateStore, service: string): Promise<number> {
-  const r = await state.db
-    .selectFrom(state.t('dead_letters'))
-    .select((eb) => eb.fn.countAll().as('n'))
-    .where('service', '=', service)
-    .where('resolved_at', 'is', null)
-    .executeTakeFirst()
-  return Number(r?.n ?? 0)
+  const outbox = new Outbox(ws.monolith, ws.outbox(service))
+  return (await outbox.exists()) ? outbox.lag() : null
 }
 
 async function shadowSamples(state: StateStore, service: string, since: string | null): Promise<{sampled: number; mismatches: number}> {

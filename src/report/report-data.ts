@@ -12,6 +12,8 @@
  * (present only when there are some).
  */
 
+import type {AuditRecord} from '../state/audit.js'
+
 export const REPORT_VERSION = 1
 
 /** Caps on list sizes (the totals are always complete). */
@@ -308,17 +310,5 @@ export interface GateSection {
   latest: GateEval[]
 }
 
-/** One audited command (`audit`). */
-export interface AuditEntry {
-  at: string
-  runId: string
-  operator: string
-  host: string
-  command: string
-  args: unknown
-  service: string | null
-  outcome: string
-  exitCode: number | null
-  durationMs: number | null
-  detail: string | null
-}
+/** One audited command (`audit`): the audit log's record without its row id. */
+export type AuditEntry = Omit<AuditRecord, 'id'>
