@@ -3,6 +3,7 @@ import {boundedName, parseTableName} from '../engines/names.js'
 import type {TableRef} from '../engines/types.js'
 import {targetRefFor} from '../mapping/entity-mapping.js'
 import {UserError} from '../util/errors.js'
+import {planRelationTables, relationCaptures, relationTriggerPrefix} from './aggregate-capture.js'
 import type {Workspace} from '../workspace.js'
 
 /**
@@ -29,31 +30,25 @@ export function triggerPrefix(ws: Workspace, service: string, entity: string): s
 /** The capture spec of every entity of the service, resolved against the monolith. */
 export async function captureSpecs(ws: Workspace, service: string): Promise<CaptureSpec[]> {
   const outbox = ws.outbox(service)
-  return (await ws.entities(service)).map((e) => ({
-    table: e.source,
-    key: e.sourceKey,
-    keyTypes: e.sourceKeyTypes,
-    outbox,
-    service,
-    entity: e.name,
-    triggerPrefix: triggerPrefix(ws, service, e.name),
-  }))
+  return (await ws.entities(service)).flatMap((e) => {
+    const prefix = triggerPrefix(ws, service, e.name)
+    const root: CaptureSpec = {table: e.source, key: e.sourceKey, keyTypes: e.sourceKeyTypes, outbox, service, entity: e.name, triggerPrefix: prefix}
+    // an aggregate's related tables: their changes re-assemble the roots they belong to
+    const related = relationCaptures(e).map((r, n): CaptureSpec => ({...root, table: r.table, key: [], roots: r.roots, triggerPrefix: relationTriggerPrefix(prefix, n, PREFIX_MAX)}))
+    return [root, ...related]
+  })
 }
 
 /** Capture specs from the plan alone (no introspection): enough to remove triggers of tables that changed or vanished. */
 function planSpecs(ws: Workspace, service: string): CaptureSpec[] {
   const svc = ws.service(service)
   const outbox = ws.outbox(service)
-  return svc.entities.map((e) => {
+  return svc.entities.flatMap((e) => {
     const name = targetRefFor(service, svc, e, ws.monolith.defaultSchema).name
-    return {
-      table: parseTableName(e.source, ws.monolith.defaultSchema),
-      key: e.key ?? [],
-      outbox,
-      service,
-      entity: name,
-      triggerPrefix: triggerPrefix(ws, service, name),
-    }
+    const prefix = triggerPrefix(ws, service, name)
+    const root: CaptureSpec = {table: parseTableName(e.source, ws.monolith.defaultSchema), key: e.key ?? [], outbox, service, entity: name, triggerPrefix: prefix}
+    const related = planRelationTables(e).map((t, n): CaptureSpec => ({...root, table: parseTableName(t, ws.monolith.defaultSchema), key: [], roots: {direct: []}, triggerPrefix: relationTriggerPrefix(prefix, n, PREFIX_MAX)}))
+    return [root, ...related]
   })
 }
 

@@ -125,6 +125,72 @@ export const columnMapping = z.union([identifier, columnFrom, columnConst, colum
       : undefined,
 })
 
+/** Join of a related table to its parent: parent column → column of the related table. */
+const joinOn = z.record(identifier, identifier).refine((o) => Object.keys(o).length > 0, {message: 'must pair at least one parent column with a column of the related table'})
+
+/** A related table's part of an aggregate: embedded children (one-to-many) or a looked-up parent (many-to-one). */
+export interface RelationInput {
+  table: string
+  on: Record<string, string>
+  columns?: Record<string, z.input<typeof columnMapping>>
+  exclude?: string[]
+  embed?: EmbedInput[]
+  lookup?: LookupInput[]
+}
+export interface EmbedInput extends RelationInput {
+  as: string
+  orderBy?: string[]
+  keyBy?: string
+  value?: string
+}
+export interface LookupInput extends RelationInput {
+  as?: string
+}
+
+const relationFields = {
+  /** The related table in the monolith (`product_variants` or `shop.product_variants`). */
+  table: tableName,
+  /** Join: parent column → column of this table (`{id: 'product_id'}` for children, `{category_id: 'id'}` for a lookup). */
+  on: joinOn,
+  /** Field → mapping of this table's columns, as for an entity; defaults to every column but the join columns. */
+  columns: z.record(identifier, columnMapping).optional(),
+  /** With no `columns`, columns to leave out. */
+  exclude: z.array(identifier).optional(),
+}
+
+/** One-to-many children, embedded as an array in `orderBy` order, or as a sub-document keyed by `keyBy`. */
+export const embedSchema: z.ZodType<EmbedInput> = z.lazy(() =>
+  z
+    .object({
+      ...relationFields,
+      /** Field of the parent that holds the children. */
+      as: identifier,
+      /** Order of the array (columns of this table); defaults to its primary key. */
+      orderBy: z.array(identifier).min(1).optional(),
+      /** Embed as a sub-document keyed by this column's value instead of an array. */
+      keyBy: identifier.optional(),
+      /** With `keyBy`: the sub-document's values are this column's value instead of the mapped child. */
+      value: identifier.optional(),
+      embed: z.array(embedSchema).optional(),
+      lookup: z.array(lookupSchema).optional(),
+    })
+    .strict()
+    .refine((e) => !e.value || e.keyBy, {message: '`value` needs `keyBy` (a keyed sub-document)', path: ['value']}),
+)
+
+/** A many-to-one parent whose fields are copied in: under `as` as a sub-document, or merged into the parent. */
+export const lookupSchema: z.ZodType<LookupInput> = z.lazy(() =>
+  z
+    .object({
+      ...relationFields,
+      /** Field holding the looked-up row as a sub-document; without it the mapped fields are merged into the parent. */
+      as: identifier.optional(),
+      embed: z.array(embedSchema).optional(),
+      lookup: z.array(lookupSchema).optional(),
+    })
+    .strict(),
+)
+
 export const entitySchema = z
   .object({
     /** Source table in the monolith (`orders` or `shop.orders`). */
@@ -141,6 +207,10 @@ export const entitySchema = z
     filter: sqlFragment.optional(),
     /** Target columns whose values are masked in diff output and reports. */
     sensitive: z.array(identifier).optional(),
+    /** Aggregate: child tables embedded into each row or document (one-to-many). */
+    embed: z.array(embedSchema).optional(),
+    /** Aggregate: parent rows whose fields are copied in (many-to-one). */
+    lookup: z.array(lookupSchema).optional(),
   })
   .strict()
 

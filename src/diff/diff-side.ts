@@ -59,8 +59,10 @@ interface SideSpec {
   keyTypes: readonly ColumnType[]
   projections: readonly Projection[]
   filter?: string
-  /** Values of the compared columns, in column order, from a row read with `projections`. */
+  /** Values of the compared columns, in column order, from a row read with `projections` (after `prepare`, when set). */
   values: (row: Row) => unknown[]
+  /** Turns a page of rows as read into the rows `values` reads, in order (an aggregate assembles its related tables here). */
+  prepare?: (rows: readonly Row[]) => Promise<Row[]>
   hashSql?: string
 }
 
@@ -106,13 +108,20 @@ class Side implements DiffSide {
     }
   }
 
-  private texts(row: Row): (string | null)[] {
+  private texts(row: Row, raw: Row = row): (string | null)[] {
     try {
       return canonicalRow(this.spec.values(row), this.types, {timestampPrecision: this.precisions})
     } catch (err) {
-      const key = this.key.map((k) => row[k])
+      const key = this.key.map((k) => raw[k])
       throw new Error(`${this.label} row with key ${JSON.stringify(key)} in ${this.table.name}: ${(err as Error).message}`, {cause: err})
     }
+  }
+
+  /** Canonical texts of a page of rows as read, in order. */
+  private async pageTexts(page: readonly Row[]): Promise<(string | null)[][]> {
+    if (!this.spec.prepare) return page.map((r) => this.texts(r))
+    const prepared = await this.spec.prepare(page)
+    return prepared.map((p, i) => this.texts(p, page[i]))
   }
 
   /** Streams the range in key order, page by page. */
@@ -134,7 +143,7 @@ class Side implements DiffSide {
       return {count: c.count, sums: [c.sums[0], c.sums[1], c.sums[2], c.sums[3]]}
     }
     const acc = chunkAccumulator()
-    for await (const page of this.stream(range)) for (const row of page) acc.add(rowHash(encodeCanonical(this.texts(row))))
+    for await (const page of this.stream(range)) for (const texts of await this.pageTexts(page)) acc.add(rowHash(encodeCanonical(texts)))
     return acc.result()
   }
 
@@ -147,7 +156,8 @@ class Side implements DiffSide {
     }
     const accs = Array.from({length: bounds.length + 1}, () => chunkAccumulator())
     for await (const page of this.stream(range)) {
-      for (const row of page) {
+      const texts = await this.pageTexts(page)
+      for (const [i, row] of page.entries()) {
         const key = this.key.map((k) => row[k])
         // the first part whose upper bound is at or above the key
         let lo = 0
@@ -157,7 +167,7 @@ class Side implements DiffSide {
           if (this.order.compare(key, bounds[mid]) <= 0) hi = mid
           else lo = mid + 1
         }
-        accs[lo].add(rowHash(encodeCanonical(this.texts(row))))
+        accs[lo].add(rowHash(encodeCanonical(texts[i])))
       }
     }
     return accs.map((a) => a.result())
@@ -171,7 +181,8 @@ class Side implements DiffSide {
     } else {
       out = []
       for await (const page of this.stream(range)) {
-        for (const row of page) out.push({key: this.key.map((k) => row[k]), hash: rowHash(encodeCanonical(this.texts(row)))})
+        const texts = await this.pageTexts(page)
+        page.forEach((row, i) => out.push({key: this.key.map((k) => row[k]), hash: rowHash(encodeCanonical(texts[i]))}))
       }
     }
     // engines promise bytewise order; make sure, since the merge depends on it
@@ -201,12 +212,13 @@ class Side implements DiffSide {
         keys: keys.slice(i, i + 1000),
         filter: this.spec.filter,
       })
-      for (const row of rows) {
+      // a case-insensitive or PAD SPACE collation may return a row for a key that is not bytewise equal
+      const exact = rows.filter((row) => wanted.has(this.order.id(this.key.map((k) => row[k]))))
+      const texts = await this.pageTexts(exact)
+      exact.forEach((row, i) => {
         const key = this.key.map((k) => row[k])
-        const id = this.order.id(key)
-        // a case-insensitive or PAD SPACE collation may return a row for a key that is not bytewise equal
-        if (wanted.has(id)) out.set(id, {key, texts: this.texts(row)})
-      }
+        out.set(this.order.id(key), {key, texts: texts[i]})
+      })
     }
     return out
   }
@@ -224,10 +236,13 @@ export function sourceSide(entity: ResolvedEntity, monolith: Engine, strategy: D
       keyTypes: entity.sourceKeyTypes,
       projections: entity.projections,
       filter: entity.filter,
-      values: (row) => {
-        const mapped = entity.mapRow(row)
-        return names.map((n) => mapped[n])
-      },
+      values: entity.relations
+        ? (mapped) => names.map((n) => mapped[n])
+        : (row) => {
+            const mapped = entity.mapRow(row)
+            return names.map((n) => mapped[n])
+          },
+      prepare: entity.relations ? (rows) => entity.materialise(rows) : undefined,
       hashSql: strategy.sourceHashSql,
     },
     strategy,

@@ -11,7 +11,10 @@ export interface KeyRange {
 
 /** One column of a changed row: both values as canonical text (or masked). */
 export interface ChangedColumn {
+  /** The column, or for a JSON column (an aggregate's embedded part) the path inside it: `variants[2].price`. */
   name: string
+  /** Set when `name` is a path inside a JSON column: the column. */
+  column?: string
   /** Canonical text of the monolith's (mapped) value; `null` for NULL; `********` for sensitive columns. */
   source: string | null
   target: string | null

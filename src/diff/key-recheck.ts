@@ -2,6 +2,7 @@ import type {KeyTuple} from '../engines/types.js'
 import {MASK, redact} from '../util/redact.js'
 import type {DiffSide} from './diff-side.js'
 import type {ChangedColumn, ChangedRow} from './diff-types.js'
+import {jsonDifferences} from './json-paths.js'
 import type {KeyOrder} from './key-order.js'
 import type {DiffColumn} from './strategy.js'
 
@@ -16,6 +17,22 @@ export interface KeysDiff {
 function shown(col: DiffColumn, text: string | null): string | null {
   if (text === null) return null
   return col.masked ? MASK : redact(text)
+}
+
+/** The differing places inside a JSON column (canonical JSON texts on both sides), or undefined when one side is not JSON. */
+function jsonPaths(col: DiffColumn, a: string | null, b: string | null): ChangedColumn[] | undefined {
+  if (a === null || b === null) return undefined
+  let x: unknown
+  let y: unknown
+  try {
+    x = JSON.parse(a)
+    y = JSON.parse(b)
+  } catch {
+    return undefined
+  }
+  // parsed from canonical texts: keys already sorted, so JSON.stringify is canonical here
+  const text = (v: unknown): string => (v === undefined ? '(absent)' : JSON.stringify(v))
+  return jsonDifferences(col.name, x, y, 20).map((d) => ({name: d.path, column: col.name, source: shown(col, text(d.source)), target: shown(col, text(d.target))}))
 }
 
 /**
@@ -40,7 +57,10 @@ export async function recheckKeys(source: DiffSide, target: DiffSide, order: Key
     else if (s && t) {
       const diff: ChangedColumn[] = []
       columns.forEach((c, i) => {
-        if (s.texts[i] !== t.texts[i]) diff.push({name: c.name, source: shown(c, s.texts[i]), target: shown(c, t.texts[i])})
+        if (s.texts[i] === t.texts[i]) return
+        const inside = c.type.type === 'json' ? jsonPaths(c, s.texts[i], t.texts[i]) : undefined
+        if (inside?.length) diff.push(...inside)
+        else diff.push({name: c.name, source: shown(c, s.texts[i]), target: shown(c, t.texts[i])})
       })
       if (diff.length) out.changed.push({key: s.key, columns: diff})
     }

@@ -97,7 +97,7 @@ export async function runRepair(ws: Workspace, opts: RepairOptions): Promise<Rep
       upserts += found.length
       deletes += gone.length
       if (!opts.dryRun) {
-        if (found.length) await target.upsert({table: entity.target, key: entity.targetKey, columns: entity.targetSpec.columns, rows: found.map((r) => entity.mapRow(r))})
+        if (found.length) await target.upsert({table: entity.target, key: entity.targetKey, columns: entity.targetSpec.columns, rows: await entity.materialise(found)})
         if (gone.length) await target.deleteKeys({table: entity.target, key: entity.targetKey, keys: gone, keyTypes: entity.sourceKeyTypes})
       }
       task.increment(part.length)

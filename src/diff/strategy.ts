@@ -78,6 +78,8 @@ function sourceExpr(sql: SqlCapabilities, c: ResolvedColumn): {expr: string} | {
       return {expr: `(${s.sql})`}
     case 'js':
       return {reason: `column ${c.name}: JS column transforms run in the tool`}
+    case 'relation':
+      return {reason: `column ${c.name}: assembled from ${s.table.name} (an aggregate) in the tool`}
   }
 }
 

@@ -1,4 +1,5 @@
 import type {Kysely} from 'kysely'
+import type {RowTextFormat, TextBatch, TextChunk, TextRangeRead} from './row-text.js'
 import type {
   ChunkChecksum,
   ColumnType,
@@ -71,6 +72,21 @@ export interface Engine {
    * to the upsert when a key exists). Optional; callers use `upsert` without it.
    */
   bulkLoad?(batch: WriteBatch): Promise<number>
+  /**
+   * The backfill's text fast path (see row-text.ts), target side: the row text
+   * format `bulkLoadText` takes, or undefined where this target has none.
+   */
+  rowTextFormat?(): RowTextFormat | undefined
+  /** Writes rows encoded in `rowTextFormat()`: the same result as `upsert` of those rows (idempotent). */
+  bulkLoadText?(batch: TextBatch): Promise<number>
+  /** Source side: whether `readRangeText` can encode these columns (plain columns of these logical types). */
+  canReadText?(columns: readonly Projection[]): boolean
+  /**
+   * Source side: one keyset page (as `readRange`) with every row encoded by
+   * the server; undefined when it could not encode every row of this page
+   * (too long for one packet): read that page with `readRange` instead.
+   */
+  readRangeText?(req: TextRangeRead): Promise<TextChunk | undefined>
   /** Deletes rows by key; missing keys are ignored. */
   deleteKeys(req: {table: TableRef; key: readonly string[]; keys: readonly KeyTuple[]; keyTypes?: readonly ColumnType[]}): Promise<number>
 
@@ -113,6 +129,43 @@ export interface CaptureSpec {
   readonly triggerPrefix: string
   /** Logical types of the key columns (MySQL renders TIMESTAMP keys in UTC with them, whatever the writer's time zone). */
   readonly keyTypes?: readonly ColumnType[]
+  /**
+   * Set for a related table of an aggregate: its triggers write the keys of the
+   * roots a changed row belongs to (old and new row both), as changes of
+   * `entity`, so the relay re-assembles them. `key` is unused then; `keyTypes`
+   * are the root key's.
+   */
+  readonly roots?: RootKeyPath
+}
+
+/**
+ * How a changed row of a related table finds the keys of its aggregate roots:
+ * the row holds them itself (`direct`: a child joined on the root's key), or a
+ * join from `tables[0]` (whose `key` columns hold the root key) down to the
+ * row's parent, matched to the row by `match`.
+ */
+export interface RootKeyPath {
+  /** Columns of the changed row holding the root key, in root key order. */
+  readonly direct?: readonly string[]
+  /** The join: each table with its pairs (column of the previous table, column of this one); `tables[0].on` is empty. */
+  readonly tables?: readonly {readonly table: TableRef; readonly on: readonly (readonly [string, string])[]}[]
+  /** Columns of `tables[0]` holding the root key, in root key order. */
+  readonly key?: readonly string[]
+  /** Pairs (column of the last table, column of the changed row). */
+  readonly match?: readonly (readonly [string, string])[]
+}
+
+/** `SELECT <key exprs> FROM <join> WHERE <match rec>` for a `RootKeyPath` with tables, given how to render the key and the row's column. */
+export function rootKeySelect(q: {quoteId(n: string): string; quoteTable(t: TableRef): string}, path: RootKeyPath, keyExpr: (cols: string[]) => string, rec: 'NEW' | 'OLD'): string {
+  const tables = path.tables ?? []
+  const alias = (i: number): string => q.quoteId(`t${i}`)
+  let from = `${q.quoteTable(tables[0].table)} ${alias(0)}`
+  for (let i = 1; i < tables.length; i++) {
+    from += ` JOIN ${q.quoteTable(tables[i].table)} ${alias(i)} ON ${tables[i].on.map(([a, b]) => `${alias(i - 1)}.${q.quoteId(a)} = ${alias(i)}.${q.quoteId(b)}`).join(' AND ')}`
+  }
+  const last = alias(tables.length - 1)
+  const where = (path.match ?? []).map(([a, b]) => `${last}.${q.quoteId(a)} = ${rec}.${q.quoteId(b)}`).join(' AND ')
+  return `SELECT ${keyExpr((path.key ?? []).map((k) => `${alias(0)}.${q.quoteId(k)}`))} FROM ${from} WHERE ${where}`
 }
 
 /**

@@ -1,8 +1,9 @@
-import type {EntityPlan, ServicePlan} from '../config/schema.js'
+import type {ColumnMappingInput, EntityPlan, ServicePlan} from '../config/schema.js'
 import type {Engine} from '../engines/engine.js'
 import {boundedName, parseTableName, parseTypeSpec} from '../engines/names.js'
 import type {ColumnInfo, ColumnType, LogicalType, Projection, Row, TableInfo, TableRef, TargetColumn, TargetTableSpec} from '../engines/types.js'
 import {UserError} from '../util/errors.js'
+import {type ResolvedRelation, attachRelations, isAggregate, joinColumns, relationColumns, resolveRelations} from './aggregate.js'
 import {castValue} from './cast.js'
 
 /** How one target column gets its value. */
@@ -11,6 +12,8 @@ export type ColumnSource =
   | {readonly kind: 'const'; readonly value: string | number | boolean | null}
   | {readonly kind: 'sql'; readonly sql: string; readonly uses: readonly string[]}
   | {readonly kind: 'js'; readonly fn: (row: Row) => unknown; readonly uses: readonly string[]}
+  /** An aggregate's field filled from a related table (embedded children, a looked-up parent): see src/mapping/aggregate.ts. */
+  | {readonly kind: 'relation'; readonly relation: 'embed' | 'lookup'; readonly table: TableRef}
 
 export interface ResolvedColumn extends TargetColumn {
   readonly source: ColumnSource
@@ -43,8 +46,17 @@ export interface ResolvedEntity {
   readonly targetSpec: TargetTableSpec
   /** True when every column can be computed by the source engine (no JS transforms). */
   readonly sqlExpressible: boolean
-  /** Maps a source row (as read with `projections`) to a target row. */
+  /** Maps a source row (as read with `projections`) to a target row (for an aggregate: without its related fields; use `materialise`). */
   mapRow(row: Row): Row
+  /**
+   * Maps source rows (as read with `projections`) to complete target rows, in
+   * the same order: `mapRow` for a plain entity; for an aggregate also the
+   * embedded children and looked-up parents, read in one query per related
+   * table for the whole batch.
+   */
+  materialise(rows: readonly Row[]): Promise<Row[]>
+  /** Set for aggregates: the related tables assembled into each row. */
+  readonly relations?: readonly ResolvedRelation[]
   /**
    * Source columns a target row determines (plain or cast column mappings), with
    * their source types: what the reverse relay writes back into the monolith.
@@ -98,7 +110,34 @@ export async function resolveEntity(
     if (err instanceof UserError) throw new UserError(`${path}.source: ${err.message}`, {hint: err.hint, code: err.code})
     throw err
   }
-  return resolveWithInfo(service, svc, entity, index, info, monolith.defaultSchema)
+  const base = resolveWithInfo(service, svc, entity, index, info, monolith.defaultSchema)
+  return isAggregate(entity) ? withRelations(base, entity, path, monolith) : base
+}
+
+/** An entity with embedded children and looked-up parents: the relation fields, their capture, and `materialise` assembling them. */
+async function withRelations(base: ResolvedEntity, entity: EntityPlan, path: string, monolith: Engine): Promise<ResolvedEntity> {
+  const relations = await resolveRelations(path, entity, base.sourceInfo, monolith, new Set(base.columns.map((c) => c.name)))
+  const extra = relationColumns(relations)
+  const columns = [...base.columns, ...extra]
+  const projections = [...base.projections]
+  for (const c of joinColumns(relations)) {
+    if (!projections.some((p) => p.name === c)) projections.push({name: c, column: c, type: pick(columnOf(base.sourceInfo, c, path))})
+  }
+  const targetColumns: TargetColumn[] = columns.map((c) => ({name: c.name, type: c.type, precision: c.precision, scale: c.scale, nullable: c.nullable}))
+  return {
+    ...base,
+    columns,
+    projections,
+    targetProjections: columns.map((c) => ({name: c.name, column: c.name, type: pick(c)})),
+    targetSpec: {...base.targetSpec, columns: targetColumns},
+    sqlExpressible: false,
+    relations,
+    materialise: async (rows) => {
+      const out = rows.map(base.mapRow)
+      await attachRelations(monolith, relations, rows, out)
+      return out
+    },
+  }
 }
 
 /** Same as `resolveEntity`, from an already introspected table. */
@@ -106,13 +145,7 @@ export function resolveWithInfo(service: string, svc: ServicePlan, entity: Entit
   const path = `services.${service}.entities[${index}]`
   const byName = new Map(info.columns.map((c) => [c.name, c]))
   const tableLabel = `${info.ref.schema ? info.ref.schema + '.' : ''}${info.ref.name}`
-  const need = (col: string, where: string): ColumnInfo => {
-    const c = byName.get(col)
-    if (!c) {
-      throw new UserError(`${where}: column "${col}" does not exist in ${tableLabel} (columns: ${info.columns.map((x) => x.name).join(', ')}).`, {code: 'E_CONFIG'})
-    }
-    return c
-  }
+  const need = (col: string, where: string): ColumnInfo => columnOf(info, col, where)
 
   const sourceKey = entity.key ?? [...info.primaryKey]
   if (!sourceKey.length) {
@@ -131,12 +164,85 @@ export function resolveWithInfo(service: string, svc: ServicePlan, entity: Entit
     }
   }
 
-  const sensitive = new Set(entity.sensitive ?? [])
+  const {columns} = resolveColumns(path, info, entity)
+
+  // Every key column must reach the target unchanged (rename only), so keys line up on both sides.
+  const targetKey = sourceKey.map((k) => {
+    const t = columns.find((c) => c.source.kind === 'column' && c.source.column === k && !c.source.cast)
+    if (!t) {
+      throw new UserError(`${path}.columns: key column "${k}" must be mapped to a target column unchanged (a plain rename).`, {
+        code: 'E_CONFIG',
+        hint: `Add ${k}: "${k}" to the columns of the entity.`,
+      })
+    }
+    return t.name
+  })
+
+  const projections = projectionsFor(info, sourceKey, columns)
+
+  const target = targetRefFor(service, svc, entity, monolithSchema)
+  const targetColumns: TargetColumn[] = columns.map((c) => ({name: c.name, type: c.type, precision: c.precision, scale: c.scale, nullable: c.nullable}))
+  const mapRow = rowMapper(columns)
+
+  const reverse = columns
+    .filter((c): c is ResolvedColumn & {source: Extract<ColumnSource, {kind: 'column'}>} => c.source.kind === 'column')
+    .filter((c, i, all) => all.findIndex((x) => x.source.column === c.source.column) === i)
+  const reverseColumns = reverse.map((c) => ({name: c.source.column, ...c.source.from, nullable: byName.get(c.source.column)?.nullable ?? true}))
+  const unmapRow = (row: Row): Row => {
+    const out: Row = {}
+    for (const c of reverse) out[c.source.column] = c.source.cast ? castValue(row[c.name], c, c.source.from) : (row[c.name] ?? null)
+    return out
+  }
+
+  return {
+    service,
+    name: target.name,
+    index,
+    source: info.ref,
+    target,
+    sourceInfo: info,
+    sourceKey,
+    sourceKeyTypes: keyCols.map(pick),
+    targetKey,
+    columns,
+    filter: entity.filter,
+    projections,
+    targetProjections: columns.map((c) => ({name: c.name, column: c.name, type: pick(c)})),
+    targetSpec: {ref: target, columns: targetColumns, key: targetKey},
+    sqlExpressible: columns.every((c) => c.source.kind !== 'js'),
+    mapRow,
+    materialise: async (rows) => rows.map(mapRow),
+    reverseColumns,
+    unmapRow,
+  }
+}
+
+/** What maps a table's columns: an entity, or a related table of an aggregate. */
+export interface ColumnsPlan {
+  readonly columns?: Record<string, ColumnMappingInput>
+  readonly exclude?: readonly string[]
+  readonly sensitive?: readonly string[]
+}
+
+/** Looks a column of the table up, or throws a UserError naming the plan path and the columns there are. */
+export function columnOf(info: TableInfo, col: string, where: string): ColumnInfo {
+  const c = info.columns.find((x) => x.name === col)
+  if (!c) {
+    const label = `${info.ref.schema ? info.ref.schema + '.' : ''}${info.ref.name}`
+    throw new UserError(`${where}: column "${col}" does not exist in ${label} (columns: ${info.columns.map((x) => x.name).join(', ')}).`, {code: 'E_CONFIG'})
+  }
+  return c
+}
+
+/** Resolves a column mapping (renames, casts, constants, SQL expressions, JS transforms) against the table. */
+export function resolveColumns(path: string, info: TableInfo, plan: ColumnsPlan, opts: {defaultExclude?: readonly string[]} = {}): {columns: ResolvedColumn[]} {
+  const need = (col: string, where: string): ColumnInfo => columnOf(info, col, where)
+  const sensitive = new Set(plan.sensitive ?? [])
   const columns: ResolvedColumn[] = []
-  const mappings: [string, unknown][] = entity.columns
-    ? Object.entries(entity.columns)
-    : info.columns.filter((c) => !(entity.exclude ?? []).includes(c.name)).map((c) => [c.name, c.name])
-  for (const ex of entity.exclude ?? []) need(ex, `${path}.exclude`)
+  const mappings: [string, unknown][] = plan.columns
+    ? Object.entries(plan.columns)
+    : info.columns.filter((c) => !(plan.exclude ?? opts.defaultExclude ?? []).includes(c.name)).map((c) => [c.name, c.name])
+  for (const ex of plan.exclude ?? []) need(ex, `${path}.exclude`)
 
   for (const [name, m] of mappings) {
     const where = `${path}.columns.${name}`
@@ -167,18 +273,12 @@ export function resolveWithInfo(service: string, svc: ServicePlan, entity: Entit
     }
   }
 
-  // Every key column must reach the target unchanged (rename only), so keys line up on both sides.
-  const targetKey = sourceKey.map((k) => {
-    const t = columns.find((c) => c.source.kind === 'column' && c.source.column === k && !c.source.cast)
-    if (!t) {
-      throw new UserError(`${path}.columns: key column "${k}" must be mapped to a target column unchanged (a plain rename).`, {
-        code: 'E_CONFIG',
-        hint: `Add ${k}: "${k}" to the columns of the entity.`,
-      })
-    }
-    return t.name
-  })
+  return {columns}
+}
 
+/** Source projections for a key and mapped columns: plain columns once each, SQL expressions under their own names. */
+export function projectionsFor(info: TableInfo, key: readonly string[], columns: readonly ResolvedColumn[], extra: readonly string[] = []): Projection[] {
+  const byName = new Map(info.columns.map((c) => [c.name, c]))
   const projections: Projection[] = []
   const seen = new Set<string>()
   const addCol = (c: string): void => {
@@ -187,24 +287,27 @@ export function resolveWithInfo(service: string, svc: ServicePlan, entity: Entit
     const ci = byName.get(c)
     projections.push({name: c, column: c, type: ci ? pick(ci) : undefined})
   }
-  for (const k of sourceKey) addCol(k)
+  for (const k of key) addCol(k)
   for (const c of columns) {
     if (c.source.kind === 'column') addCol(c.source.column)
     else if (c.source.kind === 'js') c.source.uses.forEach(addCol)
     else if (c.source.kind === 'sql') projections.push({name: `${SQL_PREFIX}${c.name}`, sql: c.source.sql, type: c})
   }
+  for (const c of extra) addCol(c)
+  return projections
+}
 
-  const target = targetRefFor(service, svc, entity, monolithSchema)
-  const targetColumns: TargetColumn[] = columns.map((c) => ({name: c.name, type: c.type, precision: c.precision, scale: c.scale, nullable: c.nullable}))
+/** Maps a source row read with `projectionsFor` to the mapped columns (relation fields are left to `materialise`). */
+export function rowMapper(columns: readonly ResolvedColumn[]): (row: Row) => Row {
   const plans = columns.map((c) => c.source)
-  const mapRow = (row: Row): Row => {
+  return (row: Row): Row => {
     const out: Row = {}
     for (let i = 0; i < columns.length; i++) {
       const c = columns[i]
       const s = plans[i]
       switch (s.kind) {
         case 'column':
-          out[c.name] = s.cast ? castValue(row[s.column], s.from, c) : row[s.column] ?? null
+          out[c.name] = s.cast ? castValue(row[s.column], s.from, c) : (row[s.column] ?? null)
           break
         case 'const':
           out[c.name] = s.value
@@ -215,40 +318,11 @@ export function resolveWithInfo(service: string, svc: ServicePlan, entity: Entit
         case 'js':
           out[c.name] = s.fn(row) ?? null
           break
+        case 'relation':
+          break
       }
     }
     return out
-  }
-
-  const reverse = columns
-    .filter((c): c is ResolvedColumn & {source: Extract<ColumnSource, {kind: 'column'}>} => c.source.kind === 'column')
-    .filter((c, i, all) => all.findIndex((x) => x.source.column === c.source.column) === i)
-  const reverseColumns = reverse.map((c) => ({name: c.source.column, ...c.source.from, nullable: byName.get(c.source.column)?.nullable ?? true}))
-  const unmapRow = (row: Row): Row => {
-    const out: Row = {}
-    for (const c of reverse) out[c.source.column] = c.source.cast ? castValue(row[c.name], c, c.source.from) : (row[c.name] ?? null)
-    return out
-  }
-
-  return {
-    service,
-    name: target.name,
-    index,
-    source: info.ref,
-    target,
-    sourceInfo: info,
-    sourceKey,
-    sourceKeyTypes: keyCols.map(pick),
-    targetKey,
-    columns,
-    filter: entity.filter,
-    projections,
-    targetProjections: columns.map((c) => ({name: c.name, column: c.name, type: pick(c)})),
-    targetSpec: {ref: target, columns: targetColumns, key: targetKey},
-    sqlExpressible: columns.every((c) => c.source.kind !== 'js'),
-    mapRow,
-    reverseColumns,
-    unmapRow,
   }
 }
 

@@ -80,7 +80,9 @@ export async function inspectPlan(ws: Workspace, opts: {connectTargets: boolean;
                 ? `const ${JSON.stringify(c.source.value)}`
                 : c.source.kind === 'sql'
                   ? `sql: ${c.source.sql}`
-                  : 'js function',
+                  : c.source.kind === 'relation'
+                    ? `${c.source.relation} ${c.source.table.name}`
+                    : 'js function',
           sensitive: c.sensitive,
         })),
         filter: e.filter ?? null,

@@ -1,4 +1,4 @@
-import type {CaptureSpec} from '../engine.js'
+import {type CaptureSpec, rootKeySelect} from '../engine.js'
 import {boundedName} from '../names.js'
 import type {TableRef} from '../types.js'
 
@@ -41,6 +41,7 @@ export function mysqlCaptureDdl(q: Quoter, spec: CaptureSpec): {install: string[
       ? `CAST(TIMESTAMPADD(MICROSECOND, ROUND(UNIX_TIMESTAMP(${col}) * 1000000), TIMESTAMP'1970-01-01 00:00:00') AS CHAR)`
       : `CAST(${col} AS CHAR)`
   }
+  if (spec.roots) return mysqlRootsCaptureDdl(q, spec)
   const keyOf = (rec: 'NEW' | 'OLD'): string => `JSON_ARRAY(${spec.key.map((k, i) => keyText(rec, k, i)).join(', ')})`
   const insert = (op: 'U' | 'D', rec: 'NEW' | 'OLD'): string =>
     `INSERT INTO ${q.quoteTable(spec.outbox)} (entity, op, pk, created_at) VALUES (${lit(spec.entity)}, '${op}', ${keyOf(rec)}, UTC_TIMESTAMP(6))`
@@ -57,6 +58,44 @@ export function mysqlCaptureDdl(q: Quoter, spec: CaptureSpec): {install: string[
 END`,
     `DROP TRIGGER IF EXISTS ${name('ad')}`,
     `CREATE TRIGGER ${name('ad')} AFTER DELETE ON ${table} FOR EACH ROW ${insert('D', 'OLD')}`,
+  ]
+  const remove = [`DROP TRIGGER IF EXISTS ${name('ai')}`, `DROP TRIGGER IF EXISTS ${name('au')}`, `DROP TRIGGER IF EXISTS ${name('ad')}`]
+  return {install, remove}
+}
+
+/**
+ * Capture on a related table of an aggregate: every change writes the keys of
+ * the roots the old and the new row belong to, found through `spec.roots`
+ * (an INSERT … SELECT: no row when the row belongs to no root).
+ */
+function mysqlRootsCaptureDdl(q: Quoter, spec: CaptureSpec): {install: string[]; remove: string[]} {
+  const roots = spec.roots!
+  const lit = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`
+  const keyText = (col: string, i: number): string =>
+    spec.keyTypes?.[i]?.type === 'timestamptz'
+      ? `CAST(TIMESTAMPADD(MICROSECOND, ROUND(UNIX_TIMESTAMP(${col}) * 1000000), TIMESTAMP'1970-01-01 00:00:00') AS CHAR)`
+      : `CAST(${col} AS CHAR)`
+  const keyExpr = (cols: string[]): string => `JSON_ARRAY(${cols.map((c, i) => keyText(c, i)).join(', ')})`
+  const insert = (rec: 'NEW' | 'OLD'): string => {
+    const head = `INSERT INTO ${q.quoteTable(spec.outbox)} (entity, op, pk, created_at) `
+    if (roots.direct) {
+      const cols = roots.direct.map((c) => `${rec}.${q.quoteId(c)}`)
+      return `${head}SELECT ${lit(spec.entity)}, 'U', ${keyExpr(cols)}, UTC_TIMESTAMP(6) FROM DUAL WHERE ${cols.map((c) => `${c} IS NOT NULL`).join(' AND ')}`
+    }
+    return `${head}SELECT ${lit(spec.entity)}, 'U', pk, UTC_TIMESTAMP(6) FROM (${rootKeySelect(q, roots, (cols) => `${keyExpr(cols)} AS pk`, rec)}) AS roots`
+  }
+  const name = (suffix: string): string => q.quoteTable({schema: spec.table.schema, name: boundedName([spec.triggerPrefix, suffix], 64)})
+  const table = q.quoteTable(spec.table)
+  const install = [
+    `DROP TRIGGER IF EXISTS ${name('ai')}`,
+    `CREATE TRIGGER ${name('ai')} AFTER INSERT ON ${table} FOR EACH ROW ${insert('NEW')}`,
+    `DROP TRIGGER IF EXISTS ${name('au')}`,
+    `CREATE TRIGGER ${name('au')} AFTER UPDATE ON ${table} FOR EACH ROW BEGIN
+  ${insert('OLD')};
+  ${insert('NEW')};
+END`,
+    `DROP TRIGGER IF EXISTS ${name('ad')}`,
+    `CREATE TRIGGER ${name('ad')} AFTER DELETE ON ${table} FOR EACH ROW ${insert('OLD')}`,
   ]
   const remove = [`DROP TRIGGER IF EXISTS ${name('ai')}`, `DROP TRIGGER IF EXISTS ${name('au')}`, `DROP TRIGGER IF EXISTS ${name('ad')}`]
   return {install, remove}

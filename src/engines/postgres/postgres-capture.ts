@@ -1,4 +1,4 @@
-import type {CaptureSpec} from '../engine.js'
+import {type CaptureSpec, rootKeySelect} from '../engine.js'
 import {boundedName} from '../names.js'
 import type {TableRef} from '../types.js'
 
@@ -41,6 +41,7 @@ export function pgCaptureDdl(q: Quoter, spec: CaptureSpec): {install: string[]; 
   const lit = (s: string): string => `'${s.replace(/'/g, "''")}'`
   const keyOf = (rec: 'NEW' | 'OLD'): string => `json_build_array(${spec.key.map((k) => `to_json(${rec}.${q.quoteId(k)}) #>> '{}'`).join(', ')})::text`
   const insert = (op: 'U' | 'D', pk: string): string => `INSERT INTO ${q.quoteTable(spec.outbox)} (entity, op, pk) VALUES (${lit(spec.entity)}, '${op}', ${pk});`
+  if (spec.roots) return pgRootsCaptureDdl(q, spec, fnRef, trg)
   const install = [
     `CREATE OR REPLACE FUNCTION ${fnRef}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $strangler$
 DECLARE
@@ -58,6 +59,41 @@ BEGIN
     ${insert('U', 'new_pk')}
   ELSE
     ${insert('D', keyOf('OLD'))}
+  END IF;
+  RETURN NULL;
+END
+$strangler$`,
+    `CREATE OR REPLACE TRIGGER ${q.quoteId(trg)} AFTER INSERT OR UPDATE OR DELETE ON ${q.quoteTable(spec.table)} FOR EACH ROW EXECUTE FUNCTION ${fnRef}()`,
+  ]
+  const remove = [`DROP TRIGGER IF EXISTS ${q.quoteId(trg)} ON ${q.quoteTable(spec.table)}`, `DROP FUNCTION IF EXISTS ${fnRef}()`]
+  return {install, remove}
+}
+
+/**
+ * Capture on a related table of an aggregate: every change writes the keys of
+ * the roots the old and the new row belong to (an update moving a child to
+ * another root re-assembles both), found through `spec.roots`.
+ */
+function pgRootsCaptureDdl(q: Quoter, spec: CaptureSpec, fnRef: string, trg: string): {install: string[]; remove: string[]} {
+  const roots = spec.roots!
+  const lit = (s: string): string => `'${s.replace(/'/g, "''")}'`
+  const keyExpr = (cols: string[]): string => `json_build_array(${cols.map((c) => `to_json(${c}) #>> '{}'`).join(', ')})::text`
+  const insert = (rec: 'NEW' | 'OLD'): string => {
+    const head = `INSERT INTO ${q.quoteTable(spec.outbox)} (entity, op, pk) `
+    if (roots.direct) {
+      const cols = roots.direct.map((c) => `${rec}.${q.quoteId(c)}`)
+      return `${head}SELECT ${lit(spec.entity)}, 'U', ${keyExpr(cols)} WHERE ${cols.map((c) => `${c} IS NOT NULL`).join(' AND ')};`
+    }
+    return `${head}SELECT ${lit(spec.entity)}, 'U', pk FROM (${rootKeySelect(q, roots, (cols) => `${keyExpr(cols)} AS pk`, rec)}) AS roots;`
+  }
+  const install = [
+    `CREATE OR REPLACE FUNCTION ${fnRef}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $strangler$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    ${insert('OLD')}
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    ${insert('NEW')}
   END IF;
   RETURN NULL;
 END
