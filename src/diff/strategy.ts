@@ -133,7 +133,9 @@ export function diffStrategy(entity: ResolvedEntity, monolith: Engine, target: E
   if (opts.streaming) {
     reasons.push('streaming forced: both sides hashed in JS')
   } else {
-    if (typesOk(monolith, 'source')) {
+    if (entity.relations) {
+      reasons.push(`source: an aggregate (${entity.relations.map((r) => r.table.name).join(', ')} assembled in) is hashed in the tool`)
+    } else if (typesOk(monolith, 'source')) {
       const sql = monolith.sql
       const cols: SqlColumn[] = []
       const native = new Map(entity.sourceInfo.columns.map((x) => [x.name, x.nativeType]))
