@@ -8,17 +8,18 @@ import {UserError} from '../util/errors.js'
 
 export default class Shift extends BaseCommand<typeof Shift> {
   static override summary = 'Shift reads to the service through its toggle, step by step, with gates checked before each step and during each soak.'
-  static override description = `Sets the read toggle strangler.SERVICE.reads (a percentage rollout sticky per user id) through the configured provider (Unleash or local). Before each step up the gates are checked (relay lag, dead letters, shadow mismatch rate, last diff); during each soak they are re-checked. When a gate fails the toggle steps back to the last good percentage on its own, the reason is printed, and the command exits 1. Ctrl-C leaves the toggle at the last completed step. Entering shift from write-through checks the write-through gates first.`
+  static override description = `Sets the read toggle strangler.SERVICE.reads (a percentage rollout sticky per user id) through the configured provider (Unleash or local). Before each step up the gates are checked (relay lag, dead letters, shadow mismatch rate, last diff); during each soak they are re-checked. When a gate fails the toggle steps back to the last good percentage on its own, the reason is printed, and the command exits 1. Ctrl-C leaves the toggle at the last completed step. Entering shift from write-through checks the write-through gates first. Running the same --steps again after an interruption resumes: steps below the current percentage are skipped and the current step's soak continues from its recorded start; a walk never lowers reads. Only --to N below the current percentage lowers them (recorded in the audit log).`
   static override examples = [
     {description: 'Send 25 % of reads to the service', command: '<%= config.bin %> <%= command.id %> users --to 25'},
     {description: 'Walk 5 → 25 → 50 → 100 with a 10 minute soak at each step', command: '<%= config.bin %> <%= command.id %> users --steps 5,25,50,100 --soak 10m'},
     {description: 'Show the plan and the gates now, change nothing', command: '<%= config.bin %> <%= command.id %> users --steps 10,50,100 --dry-run'},
     {description: 'Run a fresh diff before every step up', command: '<%= config.bin %> <%= command.id %> users --steps 10,50,100 --soak 5m --diff'},
+    {description: 'Lower reads from 50 % to 10 % (audited)', command: '<%= config.bin %> <%= command.id %> users --to 10'},
   ]
   static override args = {service: Args.string({description: 'Service name from the plan.', required: true})}
   static override flags = {
-    to: Flags.string({summary: 'Target percentage (0–100).', exclusive: ['steps']}),
-    steps: Flags.string({summary: 'Comma-separated percentages to walk through, e.g. 5,25,50,100.', exclusive: ['to']}),
+    to: Flags.string({summary: 'Target percentage (0–100); below the current percentage it lowers reads (audited).', exclusive: ['steps']}),
+    steps: Flags.string({summary: 'Comma-separated percentages to walk up through, e.g. 5,25,50,100 (a re-run resumes; steps below the current percentage are skipped).', exclusive: ['to']}),
     soak: Flags.string({summary: 'How long to hold each step while re-checking the gates (e.g. 30s, 10m). Default: the plan\'s gates.soak for --steps, 0 for --to.'}),
     'check-every': Flags.string({summary: 'How often the gates are re-checked during a soak.', default: '10s'}),
     diff: Flags.boolean({summary: 'Run a fresh diff before every step up (the diff gate then reflects the data now).'}),
@@ -51,10 +52,11 @@ export default class Shift extends BaseCommand<typeof Shift> {
     const progress = cliProgress({quiet: this.jsonEnabled()})
     const interrupt = interruptOnSignals()
     try {
-      const res = await runShift(ws, service, provider, {steps, soakMs, checkEveryMs, dryRun: this.flags['dry-run'], force: this.flags.force ? this.flags.reason : undefined, diffEachStep: this.flags.diff, signal: interrupt.signal, progress})
+      const res = await runShift(ws, service, provider, {steps, lower: this.flags.to !== undefined, soakMs, checkEveryMs, dryRun: this.flags['dry-run'], force: this.flags.force ? this.flags.reason : undefined, diffEachStep: this.flags.diff, signal: interrupt.signal, progress})
       progress.close()
       if (res.status === 'dry-run') {
-        this.out(`Dry run: ${service} reads ${res.from} % → ${steps.join(' % → ')} % via ${res.provider} toggle ${res.toggle}, soak ${this.flags.soak ?? (this.flags.steps ? ws.plan.gates.soak : '0s')} per step. Gates now:`)
+        const walk = res.steps.map((s) => `${s.pct} %${s.status === 'skipped' ? ' (skipped)' : ''}`).join(' → ')
+        this.out(`Dry run: ${service} reads ${res.from} % → ${walk} via ${res.provider} toggle ${res.toggle}, soak ${this.flags.soak ?? (this.flags.steps ? ws.plan.gates.soak : '0s')} per step. Gates now:`)
         this.out(table(res.steps[0].gates.map((g) => ({...g, ok: g.ok ? 'pass' : 'FAIL'})), ['gate', 'ok', 'value', 'threshold']))
         return res
       }

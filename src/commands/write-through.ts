@@ -3,12 +3,12 @@ import {BaseCommand, lockFlags} from '../cli/base-command.js'
 import {interruptOnSignals} from '../cli/interrupt.js'
 import {cliProgress} from '../cli/progress.js'
 import {table} from '../cli/render.js'
-import {advance} from '../phases/machine.js'
+import {advance, requireCapture} from '../phases/machine.js'
 import {UserError} from '../util/errors.js'
 
 export default class WriteThrough extends BaseCommand<typeof WriteThrough> {
   static override summary = 'Enter write-through: the monolith stays authoritative, writes also reach the service, the relay reconciles.'
-  static override description = `Checks the gates for leaving shadow (backfill done, relay lag, shadow mismatch rate over enough samples, a recent clean diff) and moves the service to write-through. Applications using the SDK then write the monolith first and the service asynchronously; failed service writes go to the dead-letter table and never fail the caller. The relay keeps running as the reconciler and retries dead letters: this command drains it once, or keeps it running with --follow.`
+  static override description = `Checks the gates for leaving shadow (backfill done, relay lag, shadow mismatch rate over enough samples, a recent clean diff) and that change capture (outbox and triggers) is still installed on the monolith, and moves the service to write-through. Applications using the SDK then write the monolith first and the service asynchronously; failed service writes go to the dead-letter table and never fail the caller. The relay keeps running as the reconciler and retries dead letters: this command drains it once, or keeps it running with --follow.`
   static override examples = [
     {description: 'Enter write-through when the gates pass', command: '<%= config.bin %> <%= command.id %> users'},
     {description: 'Enter and keep the relay running as the reconciler', command: '<%= config.bin %> <%= command.id %> users --follow'},
@@ -29,6 +29,8 @@ export default class WriteThrough extends BaseCommand<typeof WriteThrough> {
     ws.service(service)
     await this.lockService(service)
     const res = await advance(ws, service, 'write-through', {force: this.flags.force ? this.flags.reason : undefined})
+    // already in write-through: the relay is drained below, from an outbox that must still be there
+    if (res.from === res.to) await requireCapture(ws, service, `drain the relay of ${service}`)
     this.out(`Service ${service}: ${res.from === res.to ? `already in ${res.to}, nothing to change; draining the relay` : `${res.from} → ${res.to}`}${res.forced ? ' (gates overridden)' : ''}`)
     if (res.gates.length) this.out(table(res.gates.map((g) => ({...g, ok: g.ok ? 'pass' : 'FAIL'})), ['gate', 'ok', 'value', 'threshold']))
     const {Relay} = await import('../capture/relay.js')

@@ -1,3 +1,5 @@
+import {captureState} from '../capture/capture.js'
+import type {TableRef} from '../engines/types.js'
 import {operatorName} from '../state/audit.js'
 import {getService, PHASES, recordTransition, updateService, type Phase, type ServiceState} from '../state/services.js'
 import {GateError, UserError} from '../util/errors.js'
@@ -69,11 +71,47 @@ export interface TransitionResult {
   forced: boolean
 }
 
+/** Phases in which the relay carries monolith writes to the service: they need change capture on the monolith. */
+const CAPTURED: readonly Phase[] = ['write-through', 'shift']
+
+const label = (r: TableRef): string => (r.schema ? `${r.schema}.${r.name}` : r.name)
+
+/** What is missing of the service's change capture on the monolith (its outbox, complete triggers); empty when it is all there. */
+export async function missingCapture(ws: Workspace, service: string): Promise<string[]> {
+  if (!ws.monolith.sql) return []
+  const outbox = ws.outbox(service)
+  const missing: string[] = []
+  if (!(await ws.monolith.tableExists(outbox))) missing.push(`the outbox table ${label(outbox)}`)
+  for (const s of await captureState(ws, service)) {
+    if (!s.installed) missing.push(`the capture triggers on ${label(s.table)}${s.events.length ? ` (only ${s.events.join(', ')} captured)` : ''}`)
+  }
+  return missing
+}
+
+function captureMissing(service: string, phase: Phase, action: string, missing: readonly string[]): UserError {
+  const hint =
+    phase === 'shadow'
+      ? `Run \`strangler shadow ${service}\`: on a service in shadow it reinstalls change capture. Writes made while it was missing may not have reached the service: run \`strangler diff ${service}\` (and \`strangler repair ${service}\`), then \`strangler write-through ${service}\` again.`
+      : `Writes made on the monolith while it was missing have not reached the service. Step back with \`strangler rollback ${service}\`${phase === 'shift' ? ' (until the service is in shadow)' : ''}, reinstall capture with \`strangler shadow ${service}\`, check with \`strangler diff ${service}\` (and \`strangler repair ${service}\`), then \`strangler write-through ${service}\` again.`
+  return new UserError(`Cannot ${action}: the change capture of ${service} is missing on the monolith (${missing.join('; ')}). Nothing was changed.`, {code: 'E_NO_CAPTURE', hint})
+}
+
+/** Refuses (exit 2, nothing changed) when a service in write-through or shift lost its change capture. */
+export async function requireCapture(ws: Workspace, service: string, action: string): Promise<void> {
+  const cur = await getService(ws.state, service)
+  if (!CAPTURED.includes(cur.phase)) return
+  const missing = await missingCapture(ws, service)
+  if (missing.length) throw captureMissing(service, cur.phase, action, missing)
+}
+
 /**
  * Moves a service one phase forward after checking the gates for leaving its
  * current phase. A failing gate refuses (exit 1) naming the gate, its value
  * and its threshold, unless `force` gives a reason (recorded in the transition
- * and the audit log).
+ * and the audit log). Write-through and shift need change capture on the
+ * monolith: when it is missing the move is refused (exit 2) even with `force`,
+ * saying what is missing and which command restores it; a refusal for that
+ * alone is not reported as a gate failure.
  */
 export async function advance(ws: Workspace, service: string, to: Phase, opts: {force?: string; patch?: Partial<ServiceState>} = {}): Promise<TransitionResult> {
   const cur = await getService(ws.state, service)
@@ -82,11 +120,15 @@ export async function advance(ws: Workspace, service: string, to: Phase, opts: {
   const ctx = GATE_CONTEXT[to]
   const gates = ctx ? await checkGates(ws, service, ctx, {contextLabel: `enter:${to}`}) : []
   const bad = failing(gates)
-  if (bad.length && !opts.force) {
+  const missing = CAPTURED.includes(to) ? await missingCapture(ws, service) : []
+  // with capture missing the relay-lag gate fails too ("no capture installed"): that alone is the capture's error
+  const onlyCapture = missing.length > 0 && bad.every((g) => g.gate === 'relay-lag')
+  if (bad.length && !opts.force && !onlyCapture) {
     throw new GateError(`Service ${service} cannot enter ${to}: ${bad.length} gate(s) fail:\n${describeFailures(gates)}`, {
       hint: `Fix the cause, or override with --force --reason "why" (recorded in the audit log).`,
     })
   }
+  if (missing.length) throw captureMissing(service, cur.phase, `enter ${to}`, missing)
   await updateService(ws.state, service, {phase: to, ...(opts.patch ?? {})})
   await recordTransition(ws.state, {service, from: cur.phase, to, operator: operatorName(), runId: ws.runId, reason: opts.force, forced: Boolean(bad.length && opts.force)})
   ws.log.info(`service ${service}: ${cur.phase} → ${to}${bad.length ? ' (forced)' : ''}`, {service, component: 'phases'})

@@ -23,8 +23,13 @@ export function pgArchiveDdl(q: Quoter): ArchiveDdl {
     },
     grant: (ref, grantee, privileges) => `GRANT ${privileges.join(', ')} ON TABLE ${q.quoteTable(ref)} TO ${q.quoteId(grantee)}`,
     revoke: (ref, grantee) => `REVOKE ALL ON TABLE ${q.quoteTable(ref)} FROM ${q.quoteId(grantee)}`,
+    // From the table's ACL itself: information_schema.role_table_grants shows only grants whose grantor or
+    // grantee is the current user's role, so grants made by another role holding GRANT OPTION would go unseen.
     privilegesQuery: (ref, grantees) => ({
-      text: `SELECT grantee, privilege_type AS privilege FROM information_schema.role_table_grants WHERE table_schema = $1 AND table_name = $2 AND grantee = ANY($3::text[])`,
+      text:
+        'SELECT DISTINCT r.rolname AS grantee, a.privilege_type AS privilege FROM pg_catalog.pg_class c ' +
+        'JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) a ' +
+        'JOIN pg_catalog.pg_roles r ON r.oid = a.grantee WHERE n.nspname = $1 AND c.relname = $2 AND r.rolname = ANY($3::text[]) ORDER BY 1, 2',
       params: [ref.schema ?? 'public', ref.name, grantees],
     }),
   }

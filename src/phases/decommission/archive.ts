@@ -1,7 +1,7 @@
 import type {TableRef} from '../../engines/types.js'
 import type {ResolvedEntity} from '../../mapping/entity-mapping.js'
 import {getService, updateService} from '../../state/services.js'
-import {UserError} from '../../util/errors.js'
+import {errorMessage, UserError, withContext} from '../../util/errors.js'
 import type {Workspace} from '../../workspace.js'
 
 /** One monolith table of a decommissioned service, and where it went. */
@@ -56,6 +56,57 @@ async function checkShared(ws: Workspace, service: string, entities: readonly Re
   }
 }
 
+/** A table privilege of an application user. */
+export interface TableGrant {
+  grantee: string
+  privilege: string
+}
+
+function label(ref: TableRef): string {
+  return ref.schema ? `${ref.schema}.${ref.name}` : ref.name
+}
+
+/** The tool's own monolith user, as the plan's URL names it (for hints). */
+function toolUser(ws: Workspace): string {
+  try {
+    return decodeURIComponent(new URL(ws.plan.monolith.url).username) || 'the monolith user'
+  } catch {
+    return 'the monolith user'
+  }
+}
+
+/** The plan's spelling of a grantee the engine reports (MySQL reports `'user'@'host'`). */
+function planGrantee(users: readonly string[], grantee: string): string | undefined {
+  return users.find((u) => grantee === u || grantee.includes(`'${u.split('@')[0]}'`))
+}
+
+/**
+ * The table privileges the plan's application users hold on `ref`, read from
+ * the engine's grant tables. When the tool's user may not read them, the
+ * grants can be neither revoked nor verified: a `UserError` saying which
+ * grant it needs, before anything changes.
+ */
+export async function tablePrivileges(ws: Workspace, service: string, ref: TableRef): Promise<TableGrant[]> {
+  const users = ws.plan.monolith.appUsers
+  if (!users.length) return []
+  const sql = ws.monolith.sql!
+  const q = sql.archive.privilegesQuery(ref, users)
+  try {
+    return (await sql.query<{grantee: unknown; privilege: unknown}>(q.text, q.params)).map((g) => ({grantee: String(g.grantee), privilege: String(g.privilege)}))
+  } catch (err) {
+    if (!(err instanceof UserError) || err.code !== 'E_PRIVILEGE') throw withContext(err, `reading the application users' grants on ${label(ref)}`)
+    const who = toolUser(ws)
+    throw new UserError(`Cannot check which privileges the application users (${users.join(', ')}) hold on ${label(ref)}: ${errorMessage(err)}`, {
+      code: 'E_PRIVILEGE',
+      cause: err,
+      hint:
+        `Decommission revokes the application's table grants and verifies that they are gone; for that ${who} must read other users' grants: ` +
+        `on MySQL/MariaDB \`GRANT SELECT ON mysql.tables_priv TO '${who}'@'%'\` (with its host; information_schema shows a user only its own grants without it). ` +
+        `Then run \`strangler decommission ${service} --yes\` again: it resumes at the archive step.`,
+    })
+  }
+}
+
 /**
  * The statements that archive the service's monolith tables: revoke the
  * application's grants, then rename to the archive name (never drop).
@@ -67,27 +118,73 @@ export async function archiveStatements(ws: Workspace, service: string): Promise
   for (const e of entities) {
     const archive = archiveRef(ws, e.source)
     const users = ws.plan.monolith.appUsers
-    let grants: {grantee: string; privilege: string}[] = []
-    if (users.length) {
-      const q = sql.archive.privilegesQuery(e.source, users)
-      grants = (await sql.query<{grantee: string; privilege: string}>(q.text, q.params)).map((g) => ({grantee: String(g.grantee), privilege: String(g.privilege)}))
-    }
+    const grants = await tablePrivileges(ws, service, e.source)
     // revoke only what is granted on the table itself (MySQL refuses to revoke a grant that does not exist)
-    const holders = users.filter((u) => grants.some((g) => g.grantee === u || g.grantee.includes(`'${u.split('@')[0]}'`)))
+    const holders = users.filter((u) => grants.some((g) => planGrantee([u], g.grantee)))
     const statements = [sql.archive.ensureSchema(archive.schema!), ...holders.map((u) => sql.archive.revoke(e.source, u)), ...sql.archive.move(e.source, archive)]
     out.push({table: {index: e.index, entity: e.name, source: e.source, archive, archived: false, grants}, statements})
   }
   return out
 }
 
-/** Archives every table of the service (resumable: tables already archived are skipped). */
+/**
+ * Checks, after the archive, that the application users hold no table
+ * privilege left on the service's archived tables: under the archive name,
+ * nor under the old name (MySQL keeps table grants with a name, and gives
+ * them back to whatever table takes it). A revoke can leave grants in place
+ * without an error (PostgreSQL revokes only what the revoking role granted);
+ * anything left fails the archive step with what is still granted and the
+ * statements that take it away. The step stays resumable: a re-run checks again.
+ */
+export async function verifyRevoked(ws: Workspace, service: string, info: ArchiveInfo): Promise<void> {
+  const users = ws.plan.monolith.appUsers
+  if (!users.length) return
+  const sql = ws.monolith.sql!
+  const left: {ref: TableRef; grantee: string; privileges: string[]}[] = []
+  for (const t of info.tables) {
+    if (!t.archived) continue
+    for (const ref of [t.archive, t.source]) {
+      const by = new Map<string, string[]>()
+      for (const g of await tablePrivileges(ws, service, ref)) by.set(g.grantee, [...(by.get(g.grantee) ?? []), g.privilege])
+      for (const [grantee, privileges] of by) left.push({ref, grantee, privileges})
+    }
+  }
+  if (!left.length) return
+  const fixes = [...new Set(left.map((l) => sql.archive.revoke(l.ref, planGrantee(users, l.grantee) ?? l.grantee)))]
+  throw new UserError(
+    `The application users still hold privileges on the archived monolith tables of ${service} after the revoke: ${left.map((l) => `${l.grantee} has ${l.privileges.join(', ')} on ${label(l.ref)}`).join('; ')}.`,
+    {
+      code: 'E_REVOKE',
+      hint:
+        `${toolUser(ws)} could not take them away: revoking needs GRANT OPTION on the table (MySQL/MariaDB), or being the role that granted it (PostgreSQL; or, as the table's owner, \`REVOKE GRANT OPTION FOR ... FROM <that role> CASCADE\`). ` +
+        `Revoke them with such a user: ${fixes.join('; ')}; then run \`strangler decommission ${service} --yes\` again: it resumes at the archive step and checks again.`,
+    },
+  )
+}
+
+/**
+ * Archives every table of the service (resumable: tables already archived
+ * are skipped), then verifies that the application users lost their grants.
+ */
 export async function archiveTables(ws: Workspace, service: string, onStatement: (s: string) => void = () => undefined): Promise<ArchiveInfo> {
-  const existing = await archiveInfo(ws, service)
-  if (existing.tables.length && existing.tables.every((t) => t.archived)) return existing
+  let info = await archiveInfo(ws, service)
+  if (!info.tables.length || !info.tables.every((t) => t.archived)) info = await archiveRemaining(ws, service, info, onStatement)
+  await verifyRevoked(ws, service, info)
+  if (!info.archivedAt) {
+    info.archivedAt = new Date().toISOString()
+    await saveArchive(ws, service, info)
+  }
+  return info
+}
+
+async function archiveRemaining(ws: Workspace, service: string, existing: ArchiveInfo, onStatement: (s: string) => void): Promise<ArchiveInfo> {
   const entities = await ws.entities(service)
   await checkShared(ws, service, entities)
   const plan = await archiveStatements(ws, service)
+  // a fresh record: archivedAt (the start of the retention period) is set once the grants are verified
   const info: ArchiveInfo = {tables: plan.map((p) => existing.tables.find((t) => t.index === p.table.index) ?? p.table)}
+  // the grants are recorded before the first revoke, so a rollback restores them whatever happens next
+  await saveArchive(ws, service, info)
   const sql = ws.monolith.sql!
   for (const p of plan) {
     const t = info.tables.find((x) => x.index === p.table.index)!
@@ -103,8 +200,6 @@ export async function archiveTables(ws: Workspace, service: string, onStatement:
     }
     await saveArchive(ws, service, info)
   }
-  info.archivedAt = new Date().toISOString()
-  await saveArchive(ws, service, info)
   return info
 }
 
@@ -136,7 +231,7 @@ function regrants(ws: Workspace, t: ArchivedTable): string[] {
   const users = ws.plan.monolith.appUsers
   return [...by.entries()].map(([grantee, privs]) => {
     // MySQL reports grantees as 'user'@'host'; give the plan's spelling back to the DDL builder
-    const plain = users.find((u) => grantee.includes(`'${u.split('@')[0]}'`)) ?? grantee
+    const plain = planGrantee(users, grantee) ?? grantee
     return sql.archive.grant(t.source, plain, privs)
   })
 }
