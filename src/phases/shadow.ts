@@ -1,3 +1,4 @@
+import {relationPaths} from '../mapping/aggregate.js'
 import {runBackfill, type BackfillResult, type EntityBackfillResult} from '../backfill/backfill.js'
 import {BACKFILL_KIND} from '../backfill/backfill-state.js'
 import type {ThrottleProbe} from '../backfill/throttler.js'
@@ -336,7 +337,8 @@ async function undoFreshStart(ws: Workspace, service: string, from: Phase, entit
     // not a URL with a user
   }
   const schema = ws.monolith.defaultSchema ?? ws.monolith.database
-  const tables = entities.map((x) => label(x.source)).join(', ')
+  // an aggregate's related tables carry capture triggers too
+  const tables = [...new Set(entities.flatMap((x) => [label(x.source), ...relationPaths(x.relations ?? []).map((p) => label(p.relation.table))]))].join(', ')
   return new UserError(e.message, {
     code: 'E_PRIVILEGE',
     cause: err,
