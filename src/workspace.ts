@@ -1,6 +1,7 @@
-import type {Plan, ServicePlan} from './config/schema.js'
+import type {Plan, RelationInput, ServicePlan} from './config/schema.js'
 import {connectEngine} from './engines/connect.js'
 import type {Engine} from './engines/engine.js'
+import {parseTableName} from './engines/names.js'
 import type {TableRef} from './engines/types.js'
 import {resolveEntity, type ResolvedEntity} from './mapping/entity-mapping.js'
 import {getService} from './state/services.js'
@@ -98,10 +99,21 @@ export class Workspace {
     if (!p) {
       p = (async () => {
         const archived = await this.archivedSources(name)
+        const text = (a: TableRef): string => (a.schema ? `${a.schema}.${a.name}` : a.name)
+        // an aggregate may read a table another entity of the service owns (a lookup of categories): it moved too
+        const moved = new Map<string, string>()
+        for (const [i, a] of archived) moved.set(text(parseTableName(svc.entities[i].source, this.monolith.defaultSchema)), text(a))
+        const relocate = <R extends RelationInput>(r: R): R => ({
+          ...r,
+          table: moved.get(text(parseTableName(r.table, this.monolith.defaultSchema))) ?? r.table,
+          embed: r.embed?.map(relocate),
+          lookup: r.lookup?.map(relocate),
+        })
         return Promise.all(
           svc.entities.map((e, i) => {
             const a = archived.get(i)
-            return resolveEntity(name, svc, a ? {...e, source: a.schema ? `${a.schema}.${a.name}` : a.name} : e, i, this.monolith)
+            const plan = moved.size && (e.embed || e.lookup) ? {...e, embed: e.embed?.map(relocate), lookup: e.lookup?.map(relocate)} : e
+            return resolveEntity(name, svc, a ? {...plan, source: text(a)} : plan, i, this.monolith)
           }),
         )
       })()

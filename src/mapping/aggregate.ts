@@ -97,7 +97,17 @@ export async function resolveRelations(path: string, plan: RelationsPlan, parent
       })
     }
     for (const c of orderBy) columnOf(info, c, `${where}.orderBy`)
-    if (embed?.keyBy) columnOf(info, embed.keyBy, `${where}.keyBy`)
+    if (embed?.keyBy) {
+      columnOf(info, embed.keyBy, `${where}.keyBy`)
+      // two children with the same keyBy value would overwrite each other, on both sides alike: the diff could not see it
+      const unique = [...columns, embed.keyBy]
+      if (!pk.length || !pk.every((k) => unique.includes(k))) {
+        throw new UserError(
+          `${where}.keyBy: "${embed.keyBy}" with the join column(s) ${columns.join(', ')} is not a key of ${info.ref.name} (primary key: ${pk.join(', ') || 'none'}); two children with the same ${embed.keyBy} would overwrite each other in the sub-document.`,
+          {code: 'E_CONFIG', hint: `Embed them as an array (drop keyBy), or key by a column that is unique among one parent's children.`},
+        )
+      }
+    }
     if (embed?.value) columnOf(info, embed.value, `${where}.value`)
     const children = await resolveRelations(where, rel, info, monolith, fieldsHere)
     const extra = [...columns, ...orderBy, ...(embed?.keyBy ? [embed.keyBy] : []), ...(embed?.value ? [embed.value] : []), ...children.flatMap((c) => c.parentColumns)]

@@ -155,6 +155,7 @@ describe('aggregate assembly', () => {
     expect(await bad({embed: [{table: 'variants', on: {id: 'product'}, as: 'variants'}]})).toMatch(/embed\[0\]\.on\.id: column "product" does not exist in variants/)
     expect(await bad({embed: [{table: 'nope', on: {id: 'product_id'}, as: 'variants'}]})).toMatch(/embed\[0\]\.table: table nope does not exist/)
     expect(await bad({embed: [{table: 'variants', on: {id: 'product_id'}, as: 'v', orderBy: ['rank']}]})).toMatch(/orderBy: column "rank" does not exist/)
+    expect(await bad({embed: [{table: 'variants', on: {id: 'product_id'}, as: 'v', keyBy: 'sku'}]})).toMatch(/keyBy: "sku" with the join column\(s\) product_id is not a key of variants \(primary key: id\)/)
     expect(() => planOf({embed: [{table: 'attrs', on: {id: 'product_id'}, as: 'a', value: 'value'}]})).toThrow(/`value` needs `keyBy`/)
     expect(() => planOf({embed: [{table: 'attrs', on: {}, as: 'a'}]})).toThrow(/must pair at least one parent column/)
     expect(() => planOf({embed: [{table: 'attrs; drop table x', on: {id: 'product_id'}, as: 'a'}]})).toThrow(/table/)

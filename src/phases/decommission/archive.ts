@@ -1,3 +1,4 @@
+import {relationPaths} from '../../mapping/aggregate.js'
 import type {TableRef} from '../../engines/types.js'
 import type {ResolvedEntity} from '../../mapping/entity-mapping.js'
 import {getService, updateService} from '../../state/services.js'
@@ -46,8 +47,11 @@ async function checkShared(ws: Workspace, service: string, entities: readonly Re
     if (other === service) continue
     if ((await getService(ws.state, other)).phase === 'decommissioned') continue
     for (const e of await ws.entities(other)) {
-      if (mine.has(`${e.source.schema}.${e.source.name}`)) {
-        throw new UserError(`Cannot archive ${e.source.name}: service ${other} also reads it.`, {
+      // an aggregate of the other service reads its related tables too
+      const reads = [e.source, ...relationPaths(e.relations ?? []).map((p) => p.relation.table)]
+      const shared = reads.find((t) => mine.has(`${t.schema}.${t.name}`))
+      if (shared) {
+        throw new UserError(`Cannot archive ${shared.name}: service ${other} also reads it${shared === e.source ? '' : ` (assembled into its ${e.name})`}.`, {
           code: 'E_SHARED_TABLE',
           hint: `Decommission ${other} first, or give ${service} its own copy of the table.`,
         })
