@@ -94,6 +94,11 @@ const cases: Case[] = [
   {name: 'unknown service', args: ['status', 'billing'], plan: goodPlan(), message: /Unknown service "billing"/},
   {name: 'status before init', args: ['status'], plan: goodPlan(), message: /control-plane tables are missing.*\n.*strangler init/},
   {name: 'unknown flag', args: ['plan', '--frobnicate'], plan: goodPlan(), message: /Nonexistent flag: --frobnicate/},
+  // aggregates: the related tables and their joins are checked against the monolith before anything is created
+  {name: 'aggregate: embedded table missing', args: ['init'], plan: goodPlan((p) => (p.services.users.entities[0].embed = [{table: 'orders', on: {id: 'user_id'}, as: 'orders'}])), message: /services\.users\.entities\[0\]\.embed\[0\]\.table: Table .*orders not found/},
+  {name: 'aggregate: join column missing', args: ['init'], plan: goodPlan((p) => (p.services.users.entities[0].embed = [{table: 'geo', on: {id: 'user_id'}, as: 'places', columns: {id: 'id'}}])), message: /embed\[0\]\.on\.id: column "user_id" does not exist in .*geo/},
+  {name: 'aggregate: field collides with a column', args: ['init'], plan: goodPlan((p) => (p.services.users.entities[0].lookup = [{table: 'geo', on: {id: 'id'}, columns: {email: 'id'}}])), message: /lookup\[0\]: field "email" is already a field of the parent/},
+  {name: 'aggregate: identifier injection in a related table', args: ['init'], plan: goodPlan((p) => (p.services.users.entities[0].embed = [{table: 'geo; DROP TABLE users', on: {id: 'id'}, as: 'g'}])), message: /embed\[0\]\.table: must be `table` or `schema\.table`/},
 ]
 
 describe('bad input', () => {
