@@ -7,7 +7,8 @@ import {UserError} from '../util/errors.js'
 export interface OutboxRow {
   readonly id: string
   readonly entity: string
-  readonly op: 'U' | 'D'
+  /** `U` upsert, `D` delete, `R` a related table of an aggregate changed (pk: its join values; see RootKeyPath.relation). */
+  readonly op: 'U' | 'D' | 'R'
   readonly pk: string
   /** UTC, `YYYY-MM-DD HH:MM:SS.ffffff` */
   readonly createdAt: string
@@ -62,10 +63,16 @@ export class Outbox {
     return rows.map((r) => ({
       id: String(r.id),
       entity: String(r.entity),
-      op: String(r.op).trim() === 'D' ? 'D' : 'U',
+      op: opOf(String(r.op).trim()),
       pk: Buffer.isBuffer(r.pk) ? r.pk.toString('utf8') : String(r.pk),
       createdAt: String(r.created_at),
     }))
+  }
+
+  /** The highest id now in the outbox, or null when it is empty: a drain consumes up to it and stops, however fast new changes arrive. */
+  async highWaterMark(): Promise<string | null> {
+    const [r] = await this.sql.query<Record<string, unknown>>(`SELECT MAX(${this.sql.quoteId('id')}) AS ${this.sql.quoteId('m')} FROM ${this.sql.quoteTable(this.table)}`, [])
+    return r?.m === null || r?.m === undefined ? null : String(r.m)
   }
 
   /** Deletes exactly these ids. */
@@ -105,4 +112,8 @@ export function utcMillis(v: unknown): number {
   d.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]))
   d.setUTCHours(Number(m[4]), Number(m[5]), Number(m[6]), 0)
   return d.getTime() + Number(m[7]) / 1000
+}
+
+function opOf(op: string): 'U' | 'D' | 'R' {
+  return op === 'D' ? 'D' : op === 'R' ? 'R' : 'U'
 }

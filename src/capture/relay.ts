@@ -4,6 +4,7 @@ import {keyOf} from '../engines/keys.js'
 import type {KeyTuple} from '../engines/types.js'
 import type {ResolvedEntity} from '../mapping/entity-mapping.js'
 import {readCheckpoint} from '../state/checkpoints.js'
+import {acquireLease, relayLockName, type Lease} from '../state/locks.js'
 import {crashPoint} from '../util/crash-points.js'
 import {UserError, errorMessage} from '../util/errors.js'
 import type {Logger} from '../util/log.js'
@@ -12,6 +13,7 @@ import type {Workspace} from '../workspace.js'
 import {coalesce, planApply, type Change} from './coalesce.js'
 import {countDeadLetters, deadLetterFailed, dueDeadLetters, recordDeadLetter, resolveDeadLetters, resolveDeadLettersById, type DeadLetter} from './dead-letters.js'
 import {isSystemicError} from './failure-kind.js'
+import {resolveRelatedChanges} from './aggregate-capture.js'
 import {decodeOutboxKey, encodeKey, keyIdentity} from './key-codec.js'
 import {Outbox, type OutboxLag} from './outbox.js'
 import {writeRelaySample} from './relay-samples.js'
@@ -41,6 +43,18 @@ export interface RelayOptions {
   /** Hooks for exporters (Prometheus) and health checks. */
   listener?: RelayListener
   log?: Logger
+  /**
+   * The service's relay lock (`relayLockName`), held by the caller (the relay
+   * command, which refuses to start while another relay runs). Without it,
+   * `drain` and `follow` take the lock themselves, see there.
+   */
+  lease?: Lease
+  /** Shown as the command of the relay lock this relay takes (default `relay`). */
+  command?: string
+  /** A drain waiting for another relay gives up when that relay consumed nothing for this long, ms (default 30000). */
+  stallMs?: number
+  /** `follow` standing by while another relay runs: how often it tries to take over, ms (default 2000). */
+  standbyPollMs?: number
 }
 
 /** What a relay run did. Counters add up over the run; lag and pending are measured at its end. */
@@ -82,6 +96,17 @@ export interface RelayListener {
   error?(err: unknown): void
 }
 
+/** After taking over the relay lock from a live relay: time for that relay to notice (its lease renews at most every 5 s) before this one writes. */
+const TAKEOVER_GRACE_MS = 6000
+/** How often a relay confirms its lock with the state store before applying a batch, at most. */
+const CONFIRM_EVERY_MS = 1000
+
+/** The relay lock in hand: the caller's, or taken by this relay (and released by it). */
+interface HeldLock {
+  lease: Lease
+  owned: boolean
+}
+
 /** One key to apply: from the outbox (with the ids it consumes) or from a dead letter. */
 interface KeyWork {
   readonly key: KeyTuple
@@ -113,6 +138,13 @@ export function emptyTotals(): RelayTotals {
  * the dead-letter table (their outbox rows are removed, so they never block the
  * queue) and are retried with backoff. Only short autocommit statements run on
  * the monolith; nothing is locked across batches.
+ *
+ * One relay per service at a time: `drain` and `follow` hold the service's
+ * relay lock (`relay:<service>`), apart from the operator's lock of the
+ * service, and confirm it before applying each batch. A drain while another
+ * relay holds it waits for that relay to consume the outbox instead; a follow
+ * stands by until it can take over. A relay whose lock was taken over stops
+ * before its next batch and throws the `LeaseLostError`.
  */
 export class Relay {
   private readonly ws: Workspace
@@ -132,6 +164,10 @@ export class Relay {
   private lastSampleAt = 0
   private since = {changes: 0, applied: 0, batches: 0, batchMs: 0, retries: 0}
   private retriesSeen = 0
+  /** The relay lock while `drain` or `follow` applies batches. */
+  private lock?: Lease
+  /** The highest outbox id of the last non-empty batch. */
+  private lastId = -1n
 
   constructor(ws: Workspace, service: string, opts: RelayOptions = {}) {
     ws.service(service)
@@ -156,27 +192,45 @@ export class Relay {
   }
 
   /**
-   * Retries the dead letters that are due, then runs batches until the outbox
-   * holds nothing consumable (or `timeoutMs` passes, or the signal aborts).
-   * Under a steady stream of writes it keeps going until a batch comes back empty.
+   * Consumes what is in the outbox when it starts (up to its highest id, the
+   * high-water mark) and returns, however fast new changes arrive: retries
+   * the due dead letters, then runs batches until a batch reaches the mark or
+   * comes back empty (or `timeoutMs` passes, or the signal aborts). Holds the
+   * relay lock meanwhile; while another relay holds it, waits for that relay
+   * to consume up to the mark instead (taking over if it stops), and gives up
+   * waiting when that relay consumed nothing for `stallMs`.
    */
   async drain(opts: {timeoutMs?: number} = {}): Promise<RelayTotals> {
     const t = emptyTotals()
     const deadline = opts.timeoutMs ? Date.now() + opts.timeoutMs : Number.POSITIVE_INFINITY
     await this.ensureCounts()
-    await this.retryDeadLetters(t)
-    const start = await this.lag()
-    const task = (this.opts.progress ?? silentProgress).task(`relay ${this.service}`, start.pending, 'changes')
-    try {
-      while (!this.signal?.aborted && Date.now() < deadline) {
-        const n = await this.batch(t, task)
-        await this.tick(t, false)
-        if (n === 0) break
-      }
-      await this.tick(t, true)
-    } finally {
-      task.stop(`${t.applied} applied, ${t.deadLettered} dead-lettered, lag ${t.lagSeconds.toFixed(1)} s`)
+    const mark = await this.retry(() => this.outbox.highWaterMark(), 'reading the outbox high-water mark')
+    const upTo = mark === null ? -1n : BigInt(mark)
+    const held = await this.lockOrWait(upTo, deadline)
+    if (!held) {
+      await this.measure(t)
+      return t
     }
+    this.lock = held.lease
+    try {
+      await this.retryDeadLetters(t)
+      const start = await this.lag()
+      const task = (this.opts.progress ?? silentProgress).task(`relay ${this.service}`, start.pending, 'changes')
+      try {
+        while (!this.signal?.aborted && Date.now() < deadline) {
+          const n = await this.batch(t, task)
+          await this.tick(t, false)
+          if (n === 0 || this.lastId >= upTo) break
+        }
+        await this.tick(t, true)
+      } finally {
+        task.stop(`${t.applied} applied, ${t.deadLettered} dead-lettered, lag ${t.lagSeconds.toFixed(1)} s`)
+      }
+    } finally {
+      this.lock = undefined
+      if (held.owned) await held.lease.release().catch((err) => this.log.warn(`could not release the relay lock: ${errorMessage(err)}`))
+    }
+    held.lease.check()
     return t
   }
 
@@ -185,20 +239,39 @@ export class Relay {
    * a short pause when the outbox is empty, due dead letters every second, lag
    * and metrics on their intervals. Errors (a server restarting, a missing
    * table) are logged and retried with backoff; the loop never exits on them.
-   * On abort the batch in hand is finished first.
+   * On abort the batch in hand is finished first. Holds the relay lock: while
+   * another relay holds it, stands by (applying nothing) and takes over when
+   * that relay stops; when the lock is taken over, stops before the next
+   * batch and throws the `LeaseLostError`.
    */
   async follow(signal: AbortSignal): Promise<RelayTotals> {
     const stop = this.opts.signal ? AbortSignal.any([signal, this.opts.signal]) : signal
     this.signal = stop
     const t = emptyTotals()
     const idle = this.opts.idleMs ?? 200
-    const task = (this.opts.progress ?? silentProgress).task(`relay ${this.service}`, 0, 'changes')
     let failures = 0
     let nextDeadLetters = 0
+    // a plan that names unknown entities fails now rather than being retried forever
+    await this.scope()
+    const held = await this.lockOrStandBy(stop)
+    if (!held) {
+      this.signal = this.opts.signal
+      return t
+    }
+    const lease = held.lease
+    const run = AbortSignal.any([stop, lease.signal])
+    this.signal = run
+    this.lock = lease
+    const task = (this.opts.progress ?? silentProgress).task(`relay ${this.service}`, 0, 'changes')
     try {
-      // a plan that names unknown entities fails now rather than being retried forever
-      await this.scope()
-      while (!stop.aborted) {
+      if (lease.stolenFrom?.service === relayLockName(this.service)) {
+        this.log.info(`took over the relay lock from ${lease.stolenFrom.holder}; waiting ${TAKEOVER_GRACE_MS / 1000} s for that relay to stop`)
+        // the lag is reported meanwhile (health and metrics see the backlog), nothing is written
+        await this.ensureCounts()
+        this.opts.listener?.lag?.({...(await this.lag()), deadLetters: Math.max(0, this.unresolved)})
+        await sleep(TAKEOVER_GRACE_MS, run)
+      }
+      while (!run.aborted) {
         try {
           await this.ensureCounts()
           if (Date.now() >= nextDeadLetters) {
@@ -208,21 +281,25 @@ export class Relay {
           const n = await this.batch(t, task)
           await this.tick(t, false, task)
           failures = 0
-          if (n === 0) await sleep(idle, stop)
+          if (n === 0) await sleep(idle, run)
         } catch (err) {
-          if (stop.aborted) break
+          if (run.aborted || lease.lost) break
           failures++
           const delay = backoffMs(failures, 500, 30_000)
           this.log.error(`relay pass failed (${failures} in a row), retrying in ${delay} ms: ${errorMessage(err)}`)
           this.opts.listener?.error?.(err)
-          await sleep(delay, stop)
+          await sleep(delay, run)
         }
       }
-      await this.tick(t, true, task).catch((err) => this.log.warn(`could not record the final relay metrics: ${errorMessage(err)}`))
+      // a relay whose lock was taken over writes nothing more, not even its metrics
+      if (!lease.lost) await this.tick(t, true, task).catch((err) => this.log.warn(`could not record the final relay metrics: ${errorMessage(err)}`))
     } finally {
       task.stop(`${t.applied} applied, ${t.deadLettered} dead-lettered`)
       this.signal = this.opts.signal
+      this.lock = undefined
+      if (held.owned) await lease.release().catch((err) => this.log.warn(`could not release the relay lock: ${errorMessage(err)}`))
     }
+    lease.check()
     return t
   }
 
@@ -236,6 +313,83 @@ export class Relay {
   }
 
   // ---------------------------------------------------------------------------
+
+  /** The caller's relay lock, or this relay's own; undefined while another relay holds it (the holder's message in `busy`). */
+  private async takeLock(): Promise<HeldLock | {busy: string}> {
+    if (this.opts.lease) return {lease: this.opts.lease, owned: false}
+    try {
+      const lease = await this.retry(
+        () => acquireLease(this.ws.state, relayLockName(this.service), {runId: this.ws.runId, command: this.opts.command ?? 'relay'}),
+        'taking the relay lock',
+      )
+      return {lease, owned: true}
+    } catch (err) {
+      if (err instanceof UserError && err.code === 'E_LOCKED') return {busy: err.message}
+      throw err
+    }
+  }
+
+  /**
+   * The relay lock for a drain; or, while another relay holds it, waiting for
+   * that relay to consume the outbox up to `upTo` (undefined: nothing left to
+   * do), taking the lock as soon as the other relay lets go of it.
+   */
+  private async lockOrWait(upTo: bigint, deadline: number): Promise<HeldLock | undefined> {
+    let announced = false
+    let oldest: string | undefined
+    let progressAt = Date.now()
+    for (;;) {
+      const got = await this.takeLock()
+      if ('lease' in got) return got
+      const scope = await this.scope()
+      const ready = await this.readyEntities(scope)
+      const [first] = await this.retry(() => this.outbox.fetch(1, ready.map((e) => e.name)), 'reading the outbox')
+      if (!first || BigInt(first.id) > upTo) return undefined
+      if (!announced) {
+        this.log.info(`${got.busy.replace(/;.*$/, '')}: waiting for it to consume the outbox up to id ${upTo}`)
+        announced = true
+      }
+      if (first.id !== oldest) {
+        oldest = first.id
+        progressAt = Date.now()
+      }
+      const stallMs = this.opts.stallMs ?? 30_000
+      if (Date.now() - progressAt >= stallMs) {
+        this.log.warn(`the running relay consumed nothing for ${Math.round(stallMs / 1000)} s (oldest waiting change id ${first.id}); not waiting longer. ${got.busy}`)
+        return undefined
+      }
+      if (this.signal?.aborted || Date.now() >= deadline) return undefined
+      await sleep(250, this.signal)
+    }
+  }
+
+  /** The relay lock for `follow`; while another relay holds it, stands by and retries. Undefined when stopped meanwhile. */
+  private async lockOrStandBy(stop: AbortSignal): Promise<HeldLock | undefined> {
+    let announced = false
+    while (!stop.aborted) {
+      try {
+        const got = await this.takeLock()
+        if ('lease' in got) {
+          if (announced) this.log.info(`the other relay of ${this.service} stopped; this relay takes over`)
+          return got
+        }
+        if (!announced) this.log.info(`${got.busy.replace(/;.*$/, '')}: standing by until it stops`)
+        announced = true
+      } catch (err) {
+        this.log.warn(`cannot take the relay lock (${errorMessage(err)}); retrying`)
+      }
+      await sleep(this.opts.standbyPollMs ?? 2000, stop)
+    }
+    return undefined
+  }
+
+  /** Before a batch writes anything: the relay lock must still be ours (confirmed with the state store at most every second). */
+  private async confirmLock(): Promise<void> {
+    const lease = this.lock
+    if (!lease) return
+    lease.check()
+    if (Date.now() - lease.confirmedAt >= CONFIRM_EVERY_MS) await this.retry(() => lease.confirm(), 'confirming the relay lock')
+  }
 
   private retry<T>(fn: () => Promise<T>, what: string): Promise<T> {
     return withRetry(fn, {
@@ -302,11 +456,19 @@ export class Relay {
       this.report({changes: 0, applied: 0, upserts: 0, deletes: 0, deadLettered: 0, retries: this.retriesSeen - retriesBefore, batchMs: performance.now() - started, at: Date.now()})
       return 0
     }
+    await this.confirmLock()
+    this.lastId = rows.reduce((m, r) => (BigInt(r.id) > m ? BigInt(r.id) : m), -1n)
     const byName = new Map(scope.map((e) => [e.name, e]))
     const changes: Change[] = []
     const failed: {entity: ResolvedEntity; work: KeyWork; error: string}[] = []
+    // an aggregate's related tables write their join values (op R): the roots they belong to, as of now
+    const related = rows.some((r) => r.op === 'R') ? await this.retry(() => resolveRelatedChanges(this.ws.monolith, rows, byName), 'finding the roots of related changes') : undefined
     for (const r of rows) {
       const e = byName.get(r.entity)!
+      if (r.op === 'R') {
+        for (const key of related?.get(r.id) ?? []) changes.push({id: r.id, entity: r.entity, op: 'U', key})
+        continue
+      }
       try {
         changes.push({id: r.id, entity: r.entity, op: r.op, key: decodeOutboxKey(r.pk, e.sourceKeyTypes)})
       } catch (err) {
@@ -431,7 +593,7 @@ export class Relay {
       `re-reading ${entity.source.name}`,
     )
     const plan = planApply(works, rows, (r) => keyIdentity(keyOf(r, entity.sourceKey), entity.sourceKeyTypes))
-    const mapped = plan.upserts.map((r) => entity.mapRow(r))
+    const mapped = await entity.materialise(plan.upserts)
     const target = await this.target()
     if (plan.deletes.length) {
       await this.retry(
@@ -453,6 +615,7 @@ export class Relay {
     if (this.unresolved === 0) return
     const due = await this.retry(() => dueDeadLetters(this.ws.state, this.service, {limit: this.batchSize}), 'reading dead letters')
     if (!due.length) return
+    await this.confirmLock()
     const scope = await this.scope()
     const ready = new Map((await this.readyEntities(scope)).map((e) => [e.name, e]))
     const perEntity = new Map<string, KeyWork[]>()

@@ -2,7 +2,7 @@ import {Command, Flags, type Interfaces} from '@oclif/core'
 import {loadPlan} from '../config/load.js'
 import type {Plan} from '../config/schema.js'
 import {recordAudit} from '../state/audit.js'
-import {acquireLease, type Lease} from '../state/locks.js'
+import {acquireLease, relayLockName, type Lease, type LeaseLostError} from '../state/locks.js'
 import {UserError, errorMessage} from '../util/errors.js'
 import {configureLogger, newRunId, type LogFormat, type Logger, type LogLevel} from '../util/log.js'
 import {redact, redactDeep} from '../util/redact.js'
@@ -40,7 +40,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected runId!: string
   protected logger!: Logger
   private ws?: Workspace
-  private lease?: Lease
+  private readonly leases: Lease[] = []
+  /** A command that passes `lockSignal()` to its work stops by itself when a lease is lost; the others are stopped at once. */
+  private cooperative = false
+  private leaseWatchdog?: NodeJS.Timeout
+  private ended = false
   private started = Date.now()
   private auditService?: string
   private auditDetail?: string
@@ -74,17 +78,66 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   /** Takes the lease lock of a service (mutating commands), released when the command ends. `--steal --reason` take over a live lock. */
   protected async lockService(service: string, opts: {steal?: boolean; reason?: string} = {}): Promise<Lease> {
+    return this.takeLock(service, service, opts)
+  }
+
+  /**
+   * Takes the relay lock of a service (`relay:<service>`): one relay per
+   * service at a time, apart from the operator's service lock, so a running
+   * relay never blocks the phase commands.
+   */
+  protected async lockRelay(service: string, opts: {steal?: boolean; reason?: string} = {}): Promise<Lease> {
+    return this.takeLock(relayLockName(service), service, opts)
+  }
+
+  /**
+   * Aborts when a lease of this command is lost (taken over with `--steal`),
+   * with the `LeaseLostError` as its reason. A command that passes it to its
+   * work must stop without changing anything more and throw that error; a
+   * command that does not ask for it is stopped at once when a lease is lost
+   * (its error printed and audited, exit 2).
+   */
+  protected lockSignal(): AbortSignal {
+    this.cooperative = true
+    return AbortSignal.any(this.leases.map((l) => l.signal))
+  }
+
+  private async takeLock(name: string, service: string, opts: {steal?: boolean; reason?: string}): Promise<Lease> {
     const f = this.flags as Record<string, unknown>
     opts = {steal: opts.steal ?? (f.steal as boolean | undefined), reason: opts.reason ?? (f.reason as string | undefined)}
     const ws = await this.workspace()
     await ws.state.requireReady()
     this.auditService = service
-    this.lease = await acquireLease(ws.state, service, {runId: this.runId, command: this.id ?? 'unknown', steal: opts.steal, reason: opts.reason})
-    if (this.lease.stolenFrom) {
-      this.auditDetail = `lock stolen from ${this.lease.stolenFrom.holder} (run ${this.lease.stolenFrom.runId}): ${opts.reason ?? ''}`
-      this.logger.warn(`took over the lock of ${service} from ${this.lease.stolenFrom.holder}`, {service})
+    const lease = await acquireLease(ws.state, name, {runId: this.runId, command: this.id ?? 'unknown', steal: opts.steal, reason: opts.reason})
+    this.leases.push(lease)
+    lease.signal.addEventListener('abort', () => this.leaseLost(lease.signal.reason as LeaseLostError), {once: true})
+    if (lease.stolenFrom) {
+      this.auditDetail = `lock stolen from ${lease.stolenFrom.holder} (run ${lease.stolenFrom.runId}): ${opts.reason ?? ''}`
+      this.logger.warn(`took over the lock of ${name} from ${lease.stolenFrom.holder}`, {service})
     }
-    return this.lease
+    return lease
+  }
+
+  /**
+   * A lease was taken over: say so at once; a cooperative command gets a
+   * grace period to stop by itself (it throws the error), any other is
+   * stopped now, after its error is printed and audited, with exit 2.
+   */
+  private leaseLost(err: LeaseLostError): void {
+    if (this.ended) return
+    this.logger.error(err.message)
+    const graceMs = this.cooperative ? 30_000 : 0
+    this.leaseWatchdog ??= setTimeout(() => void this.abandon(err), graceMs)
+    this.leaseWatchdog.unref()
+  }
+
+  private async abandon(err: LeaseLostError): Promise<void> {
+    if (this.ended) return
+    this.ended = true
+    await this.catch(err)
+    const audit = this.recordRunAudit(err).catch(() => undefined)
+    await Promise.race([audit, new Promise((r) => setTimeout(r, 3000).unref())])
+    process.exit(err.exitCode)
   }
 
   protected setAuditService(service: string): void {
@@ -135,32 +188,38 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected override async finally(err: Error | undefined): Promise<unknown> {
+    this.ended = true
+    if (this.leaseWatchdog) clearTimeout(this.leaseWatchdog)
     try {
-      if ((this.ctor as unknown as typeof BaseCommand).mutating && this.ws) {
-        const exit = Number(process.exitCode ?? 0)
-        const outcome = !err && exit === 0 ? 'success' : exit === 1 ? 'refused' : 'failed'
-        try {
-          if (await this.ws.state.isReady()) {
-            await recordAudit(this.ws.state, {
-              runId: this.runId,
-              command: this.id ?? 'unknown',
-              args: redactDeep({args: this.args, flags: this.flags}),
-              service: this.auditService ?? ((this.args as Record<string, unknown> | undefined)?.service as string | undefined),
-              outcome,
-              exitCode: exit,
-              durationMs: Date.now() - this.started,
-              detail: this.auditDetail ?? (err ? errorMessage(err) : undefined),
-            })
-          }
-        } catch (e) {
-          this.logger?.warn(`could not write the audit record: ${errorMessage(e)}`)
-        }
-      }
-      await this.lease?.release().catch(() => undefined)
+      await this.recordRunAudit(err)
+      for (const lease of this.leases) await lease.release().catch(() => undefined)
       await this.ws?.close()
     } finally {
       await super.finally(err)
     }
     return undefined
+  }
+
+  /** The audit record of a mutating command's run (never throws). */
+  private async recordRunAudit(err: Error | undefined): Promise<void> {
+    if (!(this.ctor as unknown as typeof BaseCommand).mutating || !this.ws) return
+    const exit = Number(process.exitCode ?? 0)
+    const outcome = !err && exit === 0 ? 'success' : exit === 1 ? 'refused' : 'failed'
+    try {
+      if (await this.ws.state.isReady()) {
+        await recordAudit(this.ws.state, {
+          runId: this.runId,
+          command: this.id ?? 'unknown',
+          args: redactDeep({args: this.args, flags: this.flags}),
+          service: this.auditService ?? ((this.args as Record<string, unknown> | undefined)?.service as string | undefined),
+          outcome,
+          exitCode: exit,
+          durationMs: Date.now() - this.started,
+          detail: this.auditDetail ?? (err ? errorMessage(err) : undefined),
+        })
+      }
+    } catch (e) {
+      this.logger?.warn(`could not write the audit record: ${errorMessage(e)}`)
+    }
   }
 }

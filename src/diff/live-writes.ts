@@ -13,7 +13,9 @@ interface RelayLike {
 
 /**
  * The service's relay, drained once, loaded lazily so the diff runs (without
- * the live re-check) where the capture module is not installed.
+ * the live re-check) where the capture module is not installed. Never a second
+ * relay: while a `relay --follow` runs, the drain waits for it to consume what
+ * the outbox held (see `Relay.drain`).
  */
 export function relayCatchUp(ws: Workspace): CatchUp {
   return async (service) => {

@@ -110,6 +110,7 @@ export async function verifyShadow(ws: Workspace, service: string, opts: ShadowV
     let first = await comparer.compare(keys)
     let settled = 0
     if (first.mismatches.length && opts.recheck !== false) {
+      // drains, or waits for a running `relay --follow` to: one relay per service (the relay lock)
       relay ??= new Relay(ws, service)
       await relay.drain({timeoutMs: opts.drainTimeoutMs ?? 60_000})
       const again = await comparer.compare(first.mismatches.map((m) => comparer.keyByString(m.key)).filter((k): k is KeyTuple => Boolean(k)))
@@ -210,10 +211,12 @@ class RowComparer {
     const src = new Map<string, Row>()
     const mismatches: ShadowMismatch[] = []
     let errors = 0
-    for (const r of srcRows) {
+    // an aggregate's rows are assembled for the whole batch (its related tables read once)
+    const assembled = e.relations ? await e.materialise(srcRows) : undefined
+    for (const [i, r] of srcRows.entries()) {
       const k = keyToString(keyOf(r, e.sourceKey))
       try {
-        src.set(k, e.mapRow(r))
+        src.set(k, assembled ? assembled[i] : e.mapRow(r))
       } catch (err) {
         errors++
         mismatches.push({key: k, kind: 'error', columns: [], error: `mapping: ${errorMessage(err)}`})

@@ -1,10 +1,12 @@
 /**
  * A second operator: two mutating commands on one service. While one holds
- * the service's lease (a following relay), another is refused, exit 2, with
+ * the service's lease (`shadow --follow`), another is refused, exit 2, with
  * who holds the lock, which command and since when, and nothing changed;
- * `--steal` without `--reason` is refused; `--steal --reason` takes over, and
- * the audit log records the takeover with the reason. Operators taking the
- * lease at the same moment: exactly one gets it.
+ * `--steal` without `--reason` is refused; `--steal --reason` takes over, the
+ * first holder notices, stops and exits 2 saying who took over, when and why,
+ * and the audit log records the takeover with the reason. Operators taking
+ * the lease at the same moment: exactly one gets it. (A following relay holds
+ * the relay lock, not this one: see relay-lock.test.ts.)
  */
 import {randomUUID} from 'node:crypto'
 import {afterAll, describe, expect, it} from 'vitest'
@@ -31,14 +33,14 @@ describe('a second operator', () => {
     expect((await m.cli(['shadow', s])).code).toBe(0)
     expect((await m.cli(['diff', s])).code).toBe(0)
 
-    // operator A: a following relay holds the lease
-    const relay = m.start(['relay', s, '--follow', '--metrics-port', '0', '--metrics-host', '127.0.0.1'], {STRANGLER_OPERATOR: 'alice'})
-    expect(await relay.waitFor(/metrics on http/)).toBe(true)
+    // operator A: shadow, following, holds the lease
+    const holder = m.start(['shadow', s, '--follow'], {STRANGLER_OPERATOR: 'alice'})
+    expect(await holder.waitFor(/following changes until SIGTERM/), holder.stderr()).toBe(true)
 
     // operator B is refused: who, which command, since when
     const refused = await m.cli(['write-through', s], {STRANGLER_OPERATOR: 'bob'})
     expect(refused.code, refused.stderr).toBe(2)
-    expect(refused.stderr).toMatch(/Service acct is locked by alice@\S+ pid \d+ \(strangler relay, run [0-9a-f-]{36}\) since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/)
+    expect(refused.stderr).toMatch(/Service acct is locked by alice@\S+ pid \d+ \(strangler shadow, run [0-9a-f-]{36}\) since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/)
     expect(refused.stderr).toMatch(/--steal --reason/)
     expect((await m.state()).phase).toBe('shadow')
 
@@ -52,8 +54,10 @@ describe('a second operator', () => {
     expect(stolen.code, stolen.stderr).toBe(0)
     expect(stolen.stderr).toMatch(/took over the lock of acct from alice@/)
     expect((await m.state()).phase).toBe('write-through')
-    relay.kill('SIGTERM')
-    await m.keep(relay)
+    // operator A's command notices on its next renewal, stops and says why
+    const a = await m.keep(holder)
+    expect(a.code, a.stderr.slice(-2000)).toBe(2)
+    expect(a.stderr).toMatch(/The lock on service acct was taken over by bob@\S+ pid \d+ \(strangler write-through, run [0-9a-f-]{36}\) at \S+ \(reason: alice is on leave; relay restarted under bob\); stopping\./)
 
     // write-through twice: nothing to change (no second transition), the relay is drained again
     const again = await m.cli(['write-through', s], {STRANGLER_OPERATOR: 'bob'})

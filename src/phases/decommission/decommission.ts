@@ -146,6 +146,7 @@ export async function runDecommission(ws: Workspace, service: string, toggles: T
   await run('drain', async () => {
     // Every change made before the cut-over must reach the service. Changes after it are the
     // monolith following the service (reverse write-through): the relay may apply them too.
+    // While a `relay --follow` runs, each drain waits for it to consume the outbox (one relay per service).
     const cutover = new Date(p!.cutoverAt ?? p!.startedAt).getTime()
     const outbox = new Outbox(ws.monolith, ws.outbox(service))
     const relay = new Relay(ws, service, {progress, signal: opts.signal})
