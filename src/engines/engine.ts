@@ -153,20 +153,16 @@ export interface RootKeyPath {
   readonly key?: readonly string[]
   /** Pairs (column of the last table, column of the changed row). */
   readonly match?: readonly (readonly [string, string])[]
+  /**
+   * Index of the relation in the entity (plan order). A row that does not hold
+   * the root key itself is written as op `R` with `[relation, ...match values]`
+   * as its pk: the relay finds the roots when it consumes the change, after
+   * the writer committed (a join in the trigger would read the writer's
+   * snapshot, and miss a root another uncommitted transaction is moving in).
+   */
+  readonly relation?: number
 }
 
-/** `SELECT <key exprs> FROM <join> WHERE <match rec>` for a `RootKeyPath` with tables, given how to render the key and the row's column. */
-export function rootKeySelect(q: {quoteId(n: string): string; quoteTable(t: TableRef): string}, path: RootKeyPath, keyExpr: (cols: string[]) => string, rec: 'NEW' | 'OLD'): string {
-  const tables = path.tables ?? []
-  const alias = (i: number): string => q.quoteId(`t${i}`)
-  let from = `${q.quoteTable(tables[0].table)} ${alias(0)}`
-  for (let i = 1; i < tables.length; i++) {
-    from += ` JOIN ${q.quoteTable(tables[i].table)} ${alias(i)} ON ${tables[i].on.map(([a, b]) => `${alias(i - 1)}.${q.quoteId(a)} = ${alias(i)}.${q.quoteId(b)}`).join(' AND ')}`
-  }
-  const last = alias(tables.length - 1)
-  const where = (path.match ?? []).map(([a, b]) => `${last}.${q.quoteId(a)} = ${rec}.${q.quoteId(b)}`).join(' AND ')
-  return `SELECT ${keyExpr((path.key ?? []).map((k) => `${alias(0)}.${q.quoteId(k)}`))} FROM ${from} WHERE ${where}`
-}
 
 /**
  * DDL for archiving monolith tables at decommission: moved into an archive

@@ -1,4 +1,4 @@
-import {type CaptureSpec, rootKeySelect} from '../engine.js'
+import type {CaptureSpec} from '../engine.js'
 import {boundedName} from '../names.js'
 import type {TableRef} from '../types.js'
 
@@ -65,8 +65,9 @@ END`,
 
 /**
  * Capture on a related table of an aggregate: every change writes the keys of
- * the roots the old and the new row belong to, found through `spec.roots`
- * (an INSERT … SELECT: no row when the row belongs to no root).
+ * the roots the old and the new row belong to when the row holds them, and
+ * otherwise the row's join values as an `R` change the relay resolves to
+ * roots (no locking read in the writer's transaction).
  */
 function mysqlRootsCaptureDdl(q: Quoter, spec: CaptureSpec): {install: string[]; remove: string[]} {
   const roots = spec.roots!
@@ -82,7 +83,9 @@ function mysqlRootsCaptureDdl(q: Quoter, spec: CaptureSpec): {install: string[];
       const cols = roots.direct.map((c) => `${rec}.${q.quoteId(c)}`)
       return `${head}SELECT ${lit(spec.entity)}, 'U', ${keyExpr(cols)}, UTC_TIMESTAMP(6) FROM DUAL WHERE ${cols.map((c) => `${c} IS NOT NULL`).join(' AND ')}`
     }
-    return `${head}SELECT ${lit(spec.entity)}, 'U', pk, UTC_TIMESTAMP(6) FROM (${rootKeySelect(q, roots, (cols) => `${keyExpr(cols)} AS pk`, rec)}) AS roots`
+    // the relay joins to the roots when it consumes the change (see RootKeyPath.relation)
+    const cols = (roots.match ?? []).map(([, c]) => `${rec}.${q.quoteId(c)}`)
+    return `${head}SELECT ${lit(spec.entity)}, 'R', JSON_ARRAY(${roots.relation ?? 0}, ${cols.map((c) => `CAST(${c} AS CHAR)`).join(', ')}), UTC_TIMESTAMP(6) FROM DUAL WHERE ${cols.map((c) => `${c} IS NOT NULL`).join(' AND ')}`
   }
   const name = (suffix: string): string => q.quoteTable({schema: spec.table.schema, name: boundedName([spec.triggerPrefix, suffix], 64)})
   const table = q.quoteTable(spec.table)

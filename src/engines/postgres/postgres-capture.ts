@@ -1,4 +1,4 @@
-import {type CaptureSpec, rootKeySelect} from '../engine.js'
+import type {CaptureSpec} from '../engine.js'
 import {boundedName} from '../names.js'
 import type {TableRef} from '../types.js'
 
@@ -72,7 +72,8 @@ $strangler$`,
 /**
  * Capture on a related table of an aggregate: every change writes the keys of
  * the roots the old and the new row belong to (an update moving a child to
- * another root re-assembles both), found through `spec.roots`.
+ * another root re-assembles both) when the row holds them, and otherwise the
+ * row's join values as an `R` change the relay resolves to roots.
  */
 function pgRootsCaptureDdl(q: Quoter, spec: CaptureSpec, fnRef: string, trg: string): {install: string[]; remove: string[]} {
   const roots = spec.roots!
@@ -84,7 +85,9 @@ function pgRootsCaptureDdl(q: Quoter, spec: CaptureSpec, fnRef: string, trg: str
       const cols = roots.direct.map((c) => `${rec}.${q.quoteId(c)}`)
       return `${head}SELECT ${lit(spec.entity)}, 'U', ${keyExpr(cols)} WHERE ${cols.map((c) => `${c} IS NOT NULL`).join(' AND ')};`
     }
-    return `${head}SELECT ${lit(spec.entity)}, 'U', pk FROM (${rootKeySelect(q, roots, (cols) => `${keyExpr(cols)} AS pk`, rec)}) AS roots;`
+    // the relay joins to the roots when it consumes the change (see RootKeyPath.relation)
+    const cols = (roots.match ?? []).map(([, c]) => `${rec}.${q.quoteId(c)}`)
+    return `${head}SELECT ${lit(spec.entity)}, 'R', json_build_array(${roots.relation ?? 0}, ${cols.map((c) => `to_json(${c}) #>> '{}'`).join(', ')})::text WHERE ${cols.map((c) => `${c} IS NOT NULL`).join(' AND ')};`
   }
   const install = [
     `CREATE OR REPLACE FUNCTION ${fnRef}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $strangler$
