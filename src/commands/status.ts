@@ -31,8 +31,9 @@ export default class Status extends BaseCommand<typeof Status> {
           lag: (s.relay as {lagSeconds?: number} | undefined)?.lagSeconds !== undefined ? `${(s.relay as {lagSeconds: number}).lagSeconds.toFixed(1)} s` : '—',
           dead: (s.deadLetters as number | undefined) ?? '—',
           lock: s.lock ? `${s.lock.holder} (${s.lock.command})` : '',
+          relay: s.relayLock ? `running: ${s.relayLock.holder}` : '',
         })),
-        ['service', 'phase', 'reads', 'writes', 'backfill', 'lag', {key: 'dead', label: 'dead letters'}, 'lock'],
+        ['service', 'phase', 'reads', 'writes', 'backfill', 'lag', {key: 'dead', label: 'dead letters'}, 'relay', 'lock'],
       ),
     )
     return {runId: this.runId, services}

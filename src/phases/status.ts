@@ -1,5 +1,5 @@
 import {listCheckpoints} from '../state/checkpoints.js'
-import {currentLease, type LeaseInfo} from '../state/locks.js'
+import {currentLease, type LeaseInfo, relayLockName} from '../state/locks.js'
 import {getService, type ServiceState} from '../state/services.js'
 import type {Workspace} from '../workspace.js'
 
@@ -13,6 +13,8 @@ export interface BackfillStatus {
 
 export interface ServiceStatus extends ServiceState {
   lock: LeaseInfo | null
+  /** The running relay's lock (`relay --follow`), apart from the operator's lock of the service. */
+  relayLock: LeaseInfo | null
   backfill: BackfillStatus[]
   /** Filled by later subsystems: relay lag, dead letters, last diff, toggle, gates. */
   [key: string]: unknown
@@ -40,6 +42,7 @@ export async function serviceStatus(ws: Workspace, name: string): Promise<Servic
   const status: ServiceStatus = {
     ...base,
     lock: (await currentLease(ws.state, name)) ?? null,
+    relayLock: (await currentLease(ws.state, relayLockName(name))) ?? null,
     backfill: cps.map((c) => ({
       entity: c.entity,
       done: Boolean(c.state.done),
