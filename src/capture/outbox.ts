@@ -7,8 +7,8 @@ import {UserError} from '../util/errors.js'
 export interface OutboxRow {
   readonly id: string
   readonly entity: string
-  /** `U` upsert, `D` delete, `R` a related table of an aggregate changed (pk: its join values; see RootKeyPath.relation). */
-  readonly op: 'U' | 'D' | 'R'
+  /** `U` upsert, `D` delete, `R` a related table of an aggregate changed (pk: its join values; see RootKeyPath.relation), `T` the table was truncated (PostgreSQL). */
+  readonly op: 'U' | 'D' | 'R' | 'T'
   readonly pk: string
   /** UTC, `YYYY-MM-DD HH:MM:SS.ffffff` */
   readonly createdAt: string
@@ -114,6 +114,6 @@ export function utcMillis(v: unknown): number {
   return d.getTime() + Number(m[7]) / 1000
 }
 
-function opOf(op: string): 'U' | 'D' | 'R' {
-  return op === 'D' ? 'D' : op === 'R' ? 'R' : 'U'
+function opOf(op: string): 'U' | 'D' | 'R' | 'T' {
+  return op === 'D' || op === 'R' || op === 'T' ? op : 'U'
 }

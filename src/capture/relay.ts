@@ -14,6 +14,7 @@ import {coalesce, planApply, type Change} from './coalesce.js'
 import {countDeadLetters, deadLetterFailed, dueDeadLetters, recordDeadLetter, resolveDeadLetters, resolveDeadLettersById, type DeadLetter} from './dead-letters.js'
 import {isSystemicError} from './failure-kind.js'
 import {resolveRelatedChanges} from './aggregate-capture.js'
+import {emptyTarget} from './empty-target.js'
 import {decodeOutboxKey, encodeKey, keyIdentity} from './key-codec.js'
 import {Outbox, type OutboxLag} from './outbox.js'
 import {writeRelaySample} from './relay-samples.js'
@@ -451,7 +452,11 @@ export class Relay {
     const retriesBefore = this.retriesSeen
     const scope = await this.scope()
     const ready = await this.readyEntities(scope)
-    const rows = await this.retry(() => this.outbox.fetch(this.batchSize, ready.map((e) => e.name)), 'reading the outbox')
+    let rows = await this.retry(() => this.outbox.fetch(this.batchSize, ready.map((e) => e.name)), 'reading the outbox')
+    // a TRUNCATE is a barrier: what came before it is applied first, what came after it after the target is emptied
+    const truncate = rows.findIndex((r) => r.op === 'T')
+    if (truncate === 0) return this.applyTruncate(rows[0], scope, t, started)
+    if (truncate > 0) rows = rows.slice(0, truncate)
     if (!rows.length) {
       this.report({changes: 0, applied: 0, upserts: 0, deletes: 0, deadLettered: 0, retries: this.retriesSeen - retriesBefore, batchMs: performance.now() - started, at: Date.now()})
       return 0
@@ -470,7 +475,7 @@ export class Relay {
         continue
       }
       try {
-        changes.push({id: r.id, entity: r.entity, op: r.op, key: decodeOutboxKey(r.pk, e.sourceKeyTypes)})
+        changes.push({id: r.id, entity: r.entity, op: r.op === 'D' ? 'D' : 'U', key: decodeOutboxKey(r.pk, e.sourceKeyTypes)})
       } catch (err) {
         failed.push({entity: e, work: {key: [], identity: r.pk, pk: r.pk, ids: [r.id]}, error: errorMessage(err)})
       }
@@ -532,6 +537,24 @@ export class Relay {
     this.report(report)
     task?.increment(rows.length, {extra: `lag ${this.lastLag.lagSeconds.toFixed(1)} s`})
     return rows.length
+  }
+
+  /** The monolith table of an entity was truncated: empty its target, then consume the change. */
+  private async applyTruncate(row: {id: string; entity: string}, scope: readonly ResolvedEntity[], t: RelayTotals, started: number): Promise<number> {
+    await this.confirmLock()
+    this.lastId = BigInt(row.id)
+    const entity = scope.find((e) => e.name === row.entity)!
+    const target = await this.target()
+    this.log.warn(`${entity.source.name} was truncated in the monolith: emptying ${entity.target.name}`)
+    const deleted = await this.retry(() => emptyTarget(target, entity), `emptying ${entity.target.name}`)
+    await this.retry(() => this.outbox.remove([row.id]), 'removing consumed outbox rows')
+    const report: BatchReport = {changes: 1, applied: deleted, upserts: 0, deletes: deleted, deadLettered: 0, retries: 0, batchMs: performance.now() - started, at: Date.now()}
+    t.batches++
+    t.changes += 1
+    t.applied += deleted
+    t.deletes += deleted
+    this.report(report)
+    return 1
   }
 
   private report(r: BatchReport): void {

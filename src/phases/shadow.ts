@@ -3,6 +3,7 @@ import {runBackfill, type BackfillResult, type EntityBackfillResult} from '../ba
 import {BACKFILL_KIND} from '../backfill/backfill-state.js'
 import type {ThrottleProbe} from '../backfill/throttler.js'
 import {captureInstalled, captureStatements, installCapture, removeCapture} from '../capture/capture.js'
+import {emptyTarget} from '../capture/empty-target.js'
 import {Relay} from '../capture/relay.js'
 import type {Engine} from '../engines/engine.js'
 import type {TableRef} from '../engines/types.js'
@@ -422,7 +423,7 @@ export async function abortShadow(ws: Workspace, service: string, opts: {dryRun?
     const e = c.all.find((x) => sameRef(x.target, r))
     if (!e || !(await c.target.tableExists(r))) continue
     try {
-      await emptyTable(c.target, e)
+      await emptyTarget(c.target, e)
       emptied.push(label(r))
     } catch (err) {
       throw fail(r, 'empty', err)
@@ -436,11 +437,3 @@ export async function abortShadow(ws: Workspace, service: string, opts: {dryRun?
 }
 
 /** Deletes every row of an entity's target, key batch by key batch (any engine). */
-async function emptyTable(target: Engine, e: ResolvedEntity): Promise<void> {
-  const keyCols = e.targetKey.map((k, i) => ({name: k, column: k, type: e.sourceKeyTypes[i]}))
-  for (;;) {
-    const rows = await target.readRange({table: e.target, key: e.targetKey, keyTypes: e.sourceKeyTypes, columns: keyCols, limit: 5000})
-    if (!rows.length) return
-    await target.deleteKeys({table: e.target, key: e.targetKey, keyTypes: e.sourceKeyTypes, keys: rows.map((r) => e.targetKey.map((k) => r[k]))})
-  }
-}

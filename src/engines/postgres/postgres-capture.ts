@@ -40,7 +40,7 @@ export function pgCaptureDdl(q: Quoter, spec: CaptureSpec): {install: string[]; 
   const fnRef = q.quoteTable({schema: spec.table.schema, name: fn})
   const lit = (s: string): string => `'${s.replace(/'/g, "''")}'`
   const keyOf = (rec: 'NEW' | 'OLD'): string => `json_build_array(${spec.key.map((k) => `to_json(${rec}.${q.quoteId(k)}) #>> '{}'`).join(', ')})::text`
-  const insert = (op: 'U' | 'D', pk: string): string => `INSERT INTO ${q.quoteTable(spec.outbox)} (entity, op, pk) VALUES (${lit(spec.entity)}, '${op}', ${pk});`
+  const insert = (op: 'U' | 'D' | 'T', pk: string): string => `INSERT INTO ${q.quoteTable(spec.outbox)} (entity, op, pk) VALUES (${lit(spec.entity)}, '${op}', ${pk});`
   if (spec.roots) return pgRootsCaptureDdl(q, spec, fnRef, trg)
   const install = [
     `CREATE OR REPLACE FUNCTION ${fnRef}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $strangler$
@@ -65,7 +65,24 @@ END
 $strangler$`,
     `CREATE OR REPLACE TRIGGER ${q.quoteId(trg)} AFTER INSERT OR UPDATE OR DELETE ON ${q.quoteTable(spec.table)} FOR EACH ROW EXECUTE FUNCTION ${fnRef}()`,
   ]
-  const remove = [`DROP TRIGGER IF EXISTS ${q.quoteId(trg)} ON ${q.quoteTable(spec.table)}`, `DROP FUNCTION IF EXISTS ${fnRef}()`]
+  // TRUNCATE fires no row trigger: a statement trigger tells the relay to empty the target
+  const tfn = q.quoteTable({schema: spec.table.schema, name: boundedName([spec.triggerPrefix, 'tfn'])})
+  const ttrg = q.quoteId(boundedName([spec.triggerPrefix, 'trt']))
+  install.push(
+    `CREATE OR REPLACE FUNCTION ${tfn}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $strangler$
+BEGIN
+  ${insert('T', "'[]'")}
+  RETURN NULL;
+END
+$strangler$`,
+    `CREATE OR REPLACE TRIGGER ${ttrg} AFTER TRUNCATE ON ${q.quoteTable(spec.table)} FOR EACH STATEMENT EXECUTE FUNCTION ${tfn}()`,
+  )
+  const remove = [
+    `DROP TRIGGER IF EXISTS ${q.quoteId(trg)} ON ${q.quoteTable(spec.table)}`,
+    `DROP FUNCTION IF EXISTS ${fnRef}()`,
+    `DROP TRIGGER IF EXISTS ${ttrg} ON ${q.quoteTable(spec.table)}`,
+    `DROP FUNCTION IF EXISTS ${tfn}()`,
+  ]
   return {install, remove}
 }
 
