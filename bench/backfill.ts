@@ -11,7 +11,9 @@
  *   strangler   `strangler shadow users` as a child process (init first), backfill + relay
  *               catch-up; its peak RSS from /usr/bin/time -v.
  * and prints one JSON line on stdout:
- *   {rows, strangler_s, pipe_limit_s, pgloader_s, strangler_peak_rss_mb, …}
+ *   {rows, strangler_s, pipe_limit_s, pgloader_s, strangler_peak_rss_mb, …, load_avg_1m}
+ * (`load_avg_1m`: the machine's 1-minute load average before and after each part; other
+ * work on the machine moves the timings, the CPU seconds much less).
  *
  * Servers: STRANGLER_BENCH_MYSQL_URL / STRANGLER_BENCH_PG_URL, else STRANGLER_TEST_MYSQL_URL /
  * STRANGLER_TEST_PG_URL (e.g. from `npx tsx scripts/servers.ts`), else the test harness
@@ -25,7 +27,7 @@
  */
 import {spawn, spawnSync} from 'node:child_process'
 import {mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {loadavg, tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {parseArgs} from 'node:util'
@@ -342,6 +344,16 @@ async function strangler(monolithUrl: string, pgUrl: string): Promise<StranglerR
 
 const cpu: Record<string, Record<string, number>> = {}
 
+/** The 1-minute load average before and after each part. */
+const load: Record<string, [number, number]> = {}
+
+async function loaded<T>(part: string, fn: () => Promise<T>): Promise<T> {
+  const before = loadavg()[0]
+  const out = await fn()
+  load[part] = [Math.round(before * 100) / 100, Math.round(loadavg()[0] * 100) / 100]
+  return out
+}
+
 const round = (n: number | undefined): number | null => (n === undefined || Number.isNaN(n) ? null : Math.round(n * 100) / 100)
 
 async function main(): Promise<void> {
@@ -351,9 +363,9 @@ async function main(): Promise<void> {
   try {
     const monolithUrl = await ensureFixture(s.mysqlUrl)
     const ddl = await targetDdl(monolithUrl, s.pgUrl)
-    const pipe = skip.has('pipe') ? undefined : await pipeLimit(monolithUrl, s.pgUrl, ddl)
-    const loader = skip.has('pgloader') ? undefined : await pgloader(monolithUrl, s.pgUrl)
-    const st = skip.has('strangler') ? undefined : await strangler(monolithUrl, s.pgUrl)
+    const pipe = skip.has('pipe') ? undefined : await loaded('pipe', () => pipeLimit(monolithUrl, s.pgUrl, ddl))
+    const loader = skip.has('pgloader') ? undefined : await loaded('pgloader', () => pgloader(monolithUrl, s.pgUrl))
+    const st = skip.has('strangler') ? undefined : await loaded('strangler', () => strangler(monolithUrl, s.pgUrl))
     const result = {
       rows,
       strangler_s: round(st?.seconds),
@@ -368,6 +380,7 @@ async function main(): Promise<void> {
       /** CPU seconds per run: the servers', the clients' (pipe), pgloader's, strangler's node process; and their sums (load-independent). */
       cpu_s: cpu,
       cpu_total_s: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, round(Object.values(v).reduce((a, x) => a + x, 0))])),
+      load_avg_1m: load,
       machine: machine(),
     }
     process.stdout.write(`${JSON.stringify(result)}\n`)

@@ -11,11 +11,11 @@ import type {Workspace} from '../workspace.js'
 import {newBackfillState, type BackfillState, type RangeState} from './backfill-state.js'
 import {BatchWriter} from './batch-writer.js'
 import {planRanges} from './chunk-planner.js'
-import {DataIterator, jsonPassThrough} from './data-iterator.js'
+import {DataIterator, jsonPassThrough, textCopyPlan, type TextCopyPlan} from './data-iterator.js'
 import {StateTracker} from './state-tracker.js'
 import {Throttler, type ThrottleProbe} from './throttler.js'
 
-export const BACKFILL_DEFAULTS = {parallel: 4, chunkRows: 5_000, batchSize: 5_000} as const
+export const BACKFILL_DEFAULTS = {parallel: 4, chunkRows: 5_000, batchSize: 5_000, chunkBytes: 4 << 20} as const
 
 /** Above this many estimated rows the engine's statistics are trusted instead of a COUNT(*). */
 const COUNT_LIMIT = 5_000_000
@@ -26,8 +26,10 @@ const RANGE_RETRY = {attempts: 8, baseMs: 500, maxMs: 8_000} as const
 export interface BackfillOptions {
   /** Workers copying key ranges at once, across all entities (default 4). */
   parallel?: number
-  /** Rows per chunk: read, written and checkpointed as one unit (default 5,000). */
+  /** Most rows per chunk: read, written and checkpointed as one unit (default 5,000). */
   chunkRows?: number
+  /** Most bytes per chunk, about (default 4 MiB): chunks of wide rows hold fewer rows, so memory stays bounded whatever the row size. */
+  chunkBytes?: number
   /** Rows per write statement within a chunk (default 5,000). */
   batchSize?: number
   /** Token bucket over all workers; 0 or absent: unlimited. */
@@ -87,12 +89,17 @@ interface EntityRun {
  * this one is written), write it, checkpoint it. After a kill -9, a re-run
  * continues every range after its last checkpoint, so it re-copies at most
  * the one uncheckpointed chunk per worker, and the idempotent upsert makes
- * that re-copy harmless. Memory is bounded by the chunk size, not the table.
+ * that re-copy harmless. Memory is bounded by the chunk size (rows and bytes),
+ * not the table. A plain copy (no cast, constant, SQL or JS mapping, no
+ * aggregate) between engines that offer it takes the text path: the source
+ * server encodes each row as a line of the target's bulk format and the
+ * target loads the lines as they are (see `textCopyPlan`).
  */
 export async function runBackfill(ws: Workspace, target: Engine, entities: readonly ResolvedEntity[], opts: BackfillOptions = {}): Promise<BackfillResult> {
   const parallel = Math.max(1, Math.floor(opts.parallel ?? BACKFILL_DEFAULTS.parallel))
   const chunkRows = Math.max(1, Math.floor(opts.chunkRows ?? BACKFILL_DEFAULTS.chunkRows))
   const batchSize = Math.max(1, Math.floor(opts.batchSize ?? Math.min(BACKFILL_DEFAULTS.batchSize, chunkRows)))
+  const chunkBytes = Math.max(1, Math.floor(opts.chunkBytes ?? BACKFILL_DEFAULTS.chunkBytes))
   const progress = opts.progress ?? silentProgress
   const log = ws.log.child({component: 'backfill'})
   const t0 = performance.now()
@@ -127,13 +134,15 @@ export async function runBackfill(ws: Workspace, target: Engine, entities: reado
 
     const limit = pLimit(parallel)
     const writers = new Map(runs.map((r) => [r.entity.name, new BatchWriter(target, r.entity, batchSize)]))
+    const textPlans = new Map(runs.map((r) => [r.entity.name, textCopyPlan(ws.monolith, target, r.entity)]))
+    for (const r of runs) if (textPlans.get(r.entity.name)) log.debug(`${r.entity.name}: plain copy, rows encoded by the source server`, {entity: r.entity.name})
     let failure: unknown
     await Promise.all(
       work.map(({run, range}) =>
         limit(async () => {
           if (signal.aborted) return
           try {
-            await copyRange(run, range, writers.get(run.entity.name)!)
+            await copyRange(run, range, writers.get(run.entity.name)!, textPlans.get(run.entity.name))
             if (!signal.aborted) {
               range.done = true
               run.pending--
@@ -171,10 +180,10 @@ export async function runBackfill(ws: Workspace, target: Engine, entities: reado
    * range's last written chunk, reported as a warning. When the attempts run
    * out, the error says that a re-run resumes.
    */
-  async function copyRange(run: EntityRun, range: RangeState, writer: BatchWriter): Promise<void> {
+  async function copyRange(run: EntityRun, range: RangeState, writer: BatchWriter, text: TextCopyPlan | undefined): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await copyRangeOnce(run, range, writer)
+        return await copyRangeOnce(run, range, writer, text)
       } catch (err) {
         if (signal.aborted || !isTransientDbError(err)) throw err
         const where = range.last ? `after key ${keyToString(range.last)}` : 'from the start of its range'
@@ -193,16 +202,18 @@ export async function runBackfill(ws: Workspace, target: Engine, entities: reado
     }
   }
 
-  async function copyRangeOnce(run: EntityRun, range: RangeState, writer: BatchWriter): Promise<void> {
+  /** Read → map → write, chunk by chunk: a plain copy on the text path (`text`) skips the mapping; an aggregate is assembled in the writer's `materialise`. */
+  async function copyRangeOnce(run: EntityRun, range: RangeState, writer: BatchWriter, text: TextCopyPlan | undefined): Promise<void> {
     // JSON stays text end to end where the target's bulk path writes text as is
-    const it = new DataIterator(ws.monolith, run.entity, range, chunkRows, range.last, Boolean(target.bulkLoad) && jsonPassThrough(run.entity))
+    const jsonText = Boolean(target.bulkLoad) && jsonPassThrough(run.entity)
+    const it = new DataIterator(ws.monolith, run.entity, range, {chunkRows, chunkBytes, resumeAfter: range.last, jsonText, text})
     for (;;) {
       if (signal.aborted) return
       const chunk = await it.nextChunk()
       if (!chunk) return
-      await throttler.acquire(chunk.rows.length)
+      await throttler.acquire(chunk.count)
       if (signal.aborted) return
-      const n = await writer.write(chunk.rows)
+      const n = await writer.write(chunk)
       crashPoint('backfill:after-chunk-write')
       range.last = chunk.last
       range.rows += n

@@ -1,9 +1,6 @@
 import {UserError} from '../util/errors.js'
 import {redactUrl} from '../util/redact.js'
 import type {Engine} from './engine.js'
-import {MongoEngine} from './mongodb/mongodb-engine.js'
-import {MysqlEngine} from './mysql/mysql-engine.js'
-import {PostgresEngine} from './postgres/postgres-engine.js'
 import type {EngineKind} from './types.js'
 
 export function engineKindOf(url: string): EngineKind {
@@ -16,15 +13,24 @@ export function engineKindOf(url: string): EngineKind {
   })
 }
 
-/** Opens the adapter for a connection URL. The connection itself is made lazily; `info()` checks it. */
+/**
+ * Opens the adapter for a connection URL. The connection itself is made lazily; `info()` checks it.
+ * Each adapter (and its driver) is imported on first use, so a process holds only the drivers its plan names.
+ */
 export async function openEngine(url: string, opts: {schema?: string; poolSize?: number} = {}): Promise<Engine> {
   switch (engineKindOf(url)) {
-    case 'postgres':
+    case 'postgres': {
+      const {PostgresEngine} = await import('./postgres/postgres-engine.js')
       return PostgresEngine.open({url, schema: opts.schema, poolSize: opts.poolSize})
-    case 'mysql':
+    }
+    case 'mysql': {
+      const {MysqlEngine} = await import('./mysql/mysql-engine.js')
       return MysqlEngine.open({url, poolSize: opts.poolSize})
-    case 'mongodb':
+    }
+    case 'mongodb': {
+      const {MongoEngine} = await import('./mongodb/mongodb-engine.js')
       return MongoEngine.open({url})
+    }
   }
 }
 

@@ -6,10 +6,12 @@ import type {ArchiveDdl, CaptureSpec, WriteBatch} from '../engine.js'
 import {translateDbError} from '../errors.js'
 import {SqlEngine, chunks} from '../sql/sql-engine.js'
 import {JsonText} from '../json-text.js'
-import type {ColumnInfo, ColumnType, Projection, RangeRead, Row, ServerInfo, TableInfo, TableRef, TargetTableSpec} from '../types.js'
+import type {ColumnInfo, ColumnType, KeyTuple, Projection, RangeRead, Row, ServerInfo, TableInfo, TableRef, TargetTableSpec} from '../types.js'
 import {UserError} from '../../util/errors.js'
 import {redactUrl} from '../../util/redact.js'
+import type {TextChunk, TextRangeRead} from '../row-text.js'
 import {mysqlCaptureDdl, mysqlOutboxDdl} from './mysql-capture.js'
+import {canEncodeRowText, rowTextLine, streamRowText, type RowTextRead} from './mysql-row-text.js'
 import {mysqlLogicalType, mysqlNativeType} from './mysql-types.js'
 
 export interface MysqlEngineOptions {
@@ -159,7 +161,7 @@ export class MysqlEngine extends SqlEngine {
     if (raw) await new Promise<void>((resolve) => raw.end(() => resolve()))
   }
 
-  /** A second pool whose JSON columns arrive as text (mysql2 `jsonStrings`), for `jsonText` range reads. */
+  /** A second pool whose JSON columns arrive as text (mysql2 `jsonStrings`), for the backfill's reads (`jsonText` range reads and text reads). */
   private rawPool?: Pool
 
   private jsonTextPool(): Pool {
@@ -207,6 +209,59 @@ export class MysqlEngine extends SqlEngine {
       rows,
       req.columns.filter((c) => c.type?.type !== 'json'),
     )
+  }
+
+  canReadText(columns: readonly Projection[]): boolean {
+    return !this.inTransaction && canEncodeRowText(columns)
+  }
+
+  /**
+   * The backfill's text fast path: the server spells each row as one line of
+   * `req.format` (mysql-row-text.ts), so no value is parsed in JavaScript;
+   * only the key columns of the first and last row are. A line the server
+   * cannot build (longer than `max_allowed_packet`: it returns NULL) makes the
+   * whole page undefined, to be read as rows.
+   */
+  async readRangeText(req: TextRangeRead): Promise<TextChunk | undefined> {
+    const params: unknown[] = []
+    const where = this.rangeWhere(req, params)
+    const limit = req.limit ? ` LIMIT ${Math.floor(req.limit)}` : ''
+    const keys = req.key.map((k) => this.quoteId(k))
+    const charsets = await this.columnCharsets(req.table)
+    const text = `SELECT ${keys.join(', ')}, ${rowTextLine((n) => this.quoteId(n), req.columns, req.format, charsets)} FROM ${this.quoteTable(req.table)}${where}${this.orderBy(req)}${limit}`
+    let res: RowTextRead
+    try {
+      res = await streamRowText(this.jsonTextPool(), text, params, req.key.length)
+    } catch (err) {
+      throw translateDbError(err, this.displayUrl, text)
+    }
+    if (res.overflow) return undefined
+    const keyTypes = req.key.map((k, i) => ({name: k, column: k, type: req.keyTypes?.[i]}))
+    const keyOf = (r: unknown[] | undefined): KeyTuple => {
+      if (!r) return []
+      // a binary key is a view into mysql2's network buffer: copied, so the key does not pin it
+      const [row] = this.normalizeRows([Object.fromEntries(req.key.map((k, i) => [k, Buffer.isBuffer(r[i]) ? Buffer.from(r[i]) : r[i]]))], keyTypes)
+      return req.key.map((k) => row[k])
+    }
+    return {text: res.blocks, bytes: res.bytes, rows: res.rows, first: keyOf(res.first), last: keyOf(res.last), release: res.release}
+  }
+
+  private readonly charsets = new Map<string, Promise<Map<string, string>>>()
+
+  /** The character set of each text column of a table (cached for the adapter's life). */
+  private columnCharsets(ref: TableRef): Promise<Map<string, string>> {
+    const schema = ref.schema ?? this.database
+    const id = `${schema}.${ref.name}`
+    let p = this.charsets.get(id)
+    if (!p) {
+      p = this.query<{name: string; cs: string | null}>(
+        `SELECT COLUMN_NAME AS name, CHARACTER_SET_NAME AS cs FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
+        [schema, ref.name],
+      ).then((rows) => new Map(rows.filter((r) => r.cs).map((r) => [r.name, String(r.cs)])))
+      p.catch(() => this.charsets.delete(id))
+      this.charsets.set(id, p)
+    }
+    return p
   }
 
   async tableExists(ref: TableRef): Promise<boolean> {

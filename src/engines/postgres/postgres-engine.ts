@@ -3,14 +3,16 @@ import pg from 'pg'
 import Cursor from 'pg-cursor'
 import {pgArchiveDdl} from './postgres-archive.js'
 import type {ArchiveDdl, CaptureSpec, WriteBatch} from '../engine.js'
+import type {RowTextFormat, TextBatch} from '../row-text.js'
 import {translateDbError} from '../errors.js'
 import {SqlEngine, chunks} from '../sql/sql-engine.js'
 import type {ColumnInfo, ColumnType, ServerInfo, TableInfo, TableRef, TargetTableSpec} from '../types.js'
 import {UserError} from '../../util/errors.js'
 import {redactUrl} from '../../util/redact.js'
-import {acquirePGlite} from './pglite-registry.js'
+import {pgliteCopyRows, pgliteCopyStatement} from './pglite-copy.js'
+import {acquirePGlite, type EmbeddedPostgres} from './pglite-registry.js'
 import {pgCaptureDdl, pgOutboxDdl} from './postgres-capture.js'
-import {copyRows} from './postgres-copy.js'
+import {COPY_TEXT_FORMAT, copyRows, loadText} from './postgres-copy.js'
 import {PG_PARSERS, pgLogicalType, pgNativeType} from './postgres-types.js'
 
 export interface PostgresEngineOptions {
@@ -26,6 +28,8 @@ interface Handle {
   embedded: boolean
   /** The `pg` pool behind Kysely (server connections only), for COPY. */
   pool?: pg.Pool
+  /** The embedded database behind Kysely (PGlite only), for COPY. */
+  pglite?: EmbeddedPostgres
 }
 
 /** PostgreSQL through `pg`, and embedded PGlite through the same adapter (`pglite://`). */
@@ -46,7 +50,7 @@ export class PostgresEngine extends SqlEngine {
     let handle: Handle
     if (embedded) {
       const {db: pglite, release} = await acquirePGlite(opts.url)
-      handle = {db: new Kysely({dialect: new PGliteDialect({pglite})}), release, embedded}
+      handle = {db: new Kysely({dialect: new PGliteDialect({pglite})}), release, embedded, pglite}
     } else {
       const pool = new pg.Pool({
         connectionString: opts.url,
@@ -215,10 +219,22 @@ export class PostgresEngine extends SqlEngine {
    * The backfill's write: one `COPY … FROM STDIN` per batch (several times
    * faster than the upsert), which is atomic and fails on a key that is
    * already there; then the batch goes through `upsert` instead, so the
-   * result is always the upsert's. Embedded PGlite uses `upsert`.
+   * result is always the upsert's. Embedded PGlite does the same with its
+   * `COPY … FROM '/dev/blob'` (pglite-copy.ts).
    */
   async bulkLoad(batch: WriteBatch): Promise<number> {
     if (!batch.rows.length) return 0
+    const pglite = this.handle.pglite
+    if (pglite && this.handle.db === this.rootDb) {
+      const statement = pgliteCopyStatement(this.quoteTable(batch.table), batch.columns.map((c) => this.quoteId(c.name)))
+      try {
+        await pgliteCopyRows(pglite, statement, batch.rows, batch.columns)
+        return batch.rows.length
+      } catch (err) {
+        if ((err as {code?: string}).code !== '23505') throw translateDbError(err, this.displayUrl, statement)
+      }
+      return this.upsert(batch)
+    }
     const pool = this.handle.pool
     if (!pool || this.handle.db !== this.rootDb) return this.upsert(batch)
     const statement = `COPY ${this.quoteTable(batch.table)} (${batch.columns.map((c) => this.quoteId(c.name)).join(', ')}) FROM STDIN`
@@ -237,6 +253,24 @@ export class PostgresEngine extends SqlEngine {
       client.release()
     }
     return this.upsert(batch)
+  }
+
+  /** COPY text, on a server connection outside a transaction (PGlite and transactions have no text path). */
+  rowTextFormat(): RowTextFormat | undefined {
+    return this.handle.pool && this.handle.db === this.rootDb ? COPY_TEXT_FORMAT : undefined
+  }
+
+  /** The backfill's text fast path: COPY of the lines as they are, merged like `upsert` when a key is already there (postgres-copy.ts). */
+  async bulkLoadText(batch: TextBatch): Promise<number> {
+    const pool = this.handle.pool
+    if (!pool || this.handle.db !== this.rootDb) throw new Error(`bulkLoadText needs a server connection outside a transaction (${this.displayUrl})`)
+    if (!batch.rows) return 0
+    try {
+      await loadText(pool, {table: this.quoteTable(batch.table), columns: batch.columns.map((c) => this.quoteId(c.name)), key: batch.key.map((k) => this.quoteId(k))}, batch.text)
+      return batch.rows
+    } catch (err) {
+      throw translateDbError(err, this.displayUrl)
+    }
   }
 
   async serverLoad(): Promise<number | undefined> {
