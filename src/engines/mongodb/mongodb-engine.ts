@@ -1,9 +1,11 @@
-import {MongoClient, type Db, type Document, type Filter} from 'mongodb'
+import {MongoClient, type AnyBulkWriteOperation, type Db, type Document, type Filter} from 'mongodb'
 import type {Engine, KeysRead, WriteBatch} from '../engine.js'
 import {translateDbError} from '../errors.js'
+import {keyToString} from '../keys.js'
 import type {ColumnType, KeyTuple, RangeRead, Row, ServerInfo, TableInfo, TableRef, TargetTableSpec} from '../types.js'
 import {UserError} from '../../util/errors.js'
 import {redactUrl} from '../../util/redact.js'
+import {checkFieldNames, FERRET_SCAN_KEYS, insertFirst, replaceEach, type DocumentSink} from './document-writes.js'
 import {fromBson, toBson as toBsonWith, type BsonOptions} from './mongodb-values.js'
 
 export interface MongoEngineOptions {
@@ -34,6 +36,8 @@ export class MongoEngine implements Engine {
    * pool (50) has connections; stay well below on FerretDB.
    */
   private writeBatch = 100_000
+  /** FerretDB v1: no lookup by `_id` uses an index (see document-writes.ts); writes insert first. */
+  private ferret = false
 
   static async open(opts: MongoEngineOptions): Promise<MongoEngine> {
     return new MongoEngine(opts)
@@ -72,6 +76,7 @@ export class MongoEngine implements Engine {
       if (ferretVersion) {
         this.bson = {decimals: 'string'}
         this.writeBatch = 32
+        this.ferret = true
       }
       const ferret = ferretVersion ? `FerretDB ${ferretVersion.replace(/^v/, '')} ` : ''
       this.infoCache = {engine: 'mongodb', version: `${ferret}${ferret ? '(MongoDB ' : 'MongoDB '}${bi.version}${ferret ? ')' : ''}`.replace(/\s+/g, ' '), database: this.database, embedded: false}
@@ -110,6 +115,30 @@ export class MongoEngine implements Engine {
     return o
   }
 
+  /**
+   * The filter for one document by key. A composite `_id` is a sub-document,
+   * which FerretDB v1 does not push down (it would fetch every document): there
+   * the key fields (stored beside `_id`, same values) are matched too, and those
+   * it pushes down.
+   */
+  private byId(key: readonly string[], id: unknown): Filter<Document> {
+    if (!this.ferret || key.length === 1) return {_id: id} as Filter<Document>
+    return {_id: id, ...(id as Document)} as Filter<Document>
+  }
+
+  /** The write path's view of a collection (document-writes.ts). */
+  private sink(db: Db, table: TableRef, key: readonly string[]): DocumentSink {
+    return {
+      collection: db.collection(table.name),
+      label: `${db.databaseName}.${table.name}`,
+      server: this.displayUrl,
+      scans: this.ferret,
+      statementBatch: this.writeBatch,
+      filterOf: (doc) => this.byId(key, doc._id),
+      keyOf: (doc) => keyToString(key.map((k) => fromBson(doc[k]))),
+    }
+  }
+
   /** `(k1,k2) > (v1,v2)` as a filter on the key fields. */
   private tupleFilter(key: readonly string[], tuple: KeyTuple, op: '$gt' | '$lte', types?: readonly ColumnType[]): Filter<Document> {
     const vals = tuple.map((v, i) => this.toBson(v, types?.[i]))
@@ -145,12 +174,26 @@ export class MongoEngine implements Engine {
     return r
   }
 
+  /** On FerretDB, up to FERRET_SCAN_KEYS keys are read one by one (a pushed-down scan each, a few at a time) rather than in one `$in` pass over every document. */
   async readByKeys(req: KeysRead): Promise<Row[]> {
     if (!req.keys.length) return []
     const db = await this.dbFor(req.table)
+    const coll = db.collection(req.table.name)
     const ids = req.keys.map((k) => this.idOf(req.key, k, req.keyTypes))
-    const docs = await db.collection(req.table.name).find({_id: {$in: ids}} as Filter<Document>, {projection: {_id: 0}}).toArray()
-    return docs.map((d) => this.toRow(d, req.columns))
+    try {
+      if (!this.ferret || ids.length >= FERRET_SCAN_KEYS) {
+        const docs = await coll.find({_id: {$in: ids}} as Filter<Document>, {projection: {_id: 0}}).toArray()
+        return docs.map((d) => this.toRow(d, req.columns))
+      }
+      const out: Row[] = []
+      for (let i = 0; i < ids.length; i += 4) {
+        const found = await Promise.all(ids.slice(i, i + 4).map((id) => coll.findOne(this.byId(req.key, id), {projection: {_id: 0}})))
+        for (const d of found) if (d) out.push(this.toRow(d, req.columns))
+      }
+      return out
+    } catch (err) {
+      throw translateDbError(err, this.displayUrl)
+    }
   }
 
   /** Keys sort bytewise in MongoDB whatever `order` asks. */
@@ -165,35 +208,61 @@ export class MongoEngine implements Engine {
     return d ? req.key.map((k, i) => fromBson(d[k], req.keyTypes?.[i])) : undefined
   }
 
+  /** The batch's rows as documents: the target columns, and `_id` from the key. */
+  private documents(batch: WriteBatch): Document[] {
+    const types = new Map(batch.columns.map((c) => [c.name, c as ColumnType]))
+    const keyTypes = batch.key.map((k) => types.get(k)) as ColumnType[]
+    return batch.rows.map((r) => {
+      const doc: Document = {_id: this.idOf(batch.key, batch.key.map((k) => r[k]), keyTypes)}
+      for (const c of batch.columns) doc[c.name] = this.toBson(r[c.name], c)
+      return doc
+    })
+  }
+
+  /**
+   * Replace-or-insert by `_id`. MongoDB: one replace (upsert) per row, served
+   * by the `_id` index. FerretDB v1, where every lookup scans the collection:
+   * insert first, replace only the rows whose key exists (still one scan each,
+   * and never a moment where a reader misses the document).
+   */
   async upsert(batch: WriteBatch): Promise<number> {
     if (!batch.rows.length) return 0
     const db = await this.dbFor(batch.table)
-    const types = new Map(batch.columns.map((c) => [c.name, c as ColumnType]))
-    const keyTypes = batch.key.map((k) => types.get(k))
-    const ops = batch.rows.map((r) => {
-      const doc: Document = {}
-      for (const c of batch.columns) doc[c.name] = this.toBson(r[c.name], c)
-      const _id = this.idOf(batch.key, batch.key.map((k) => r[k]), keyTypes as ColumnType[])
-      return {replaceOne: {filter: {_id} as Filter<Document>, replacement: {_id, ...doc}, upsert: true}}
-    })
-    try {
-      let n = 0
-      for (let i = 0; i < ops.length; i += this.writeBatch) {
-        const res = await db.collection(batch.table.name).bulkWrite(ops.slice(i, i + this.writeBatch), {ordered: false})
-        n += res.upsertedCount + res.matchedCount
-      }
-      return n
-    } catch (err) {
-      throw translateDbError(err, this.displayUrl)
-    }
+    const docs = this.documents(batch)
+    const sink = this.sink(db, batch.table, batch.key)
+    if (!this.ferret) return replaceEach(sink, docs)
+    checkFieldNames(sink, docs)
+    return insertFirst(sink, docs, 'each')
   }
 
+  /**
+   * The backfill's write: insert first, then replace only the rows whose key
+   * exists. On FerretDB many existing rows are deleted in one pass and inserted
+   * again (nobody reads the collection during the backfill); a few are replaced
+   * one by one.
+   */
+  async bulkLoad(batch: WriteBatch): Promise<number> {
+    if (!batch.rows.length) return 0
+    const db = await this.dbFor(batch.table)
+    const docs = this.documents(batch)
+    const sink = this.sink(db, batch.table, batch.key)
+    if (this.ferret) checkFieldNames(sink, docs)
+    return insertFirst(sink, docs, 'bulk')
+  }
+
+  /** On FerretDB, up to FERRET_SCAN_KEYS keys are deleted one statement each (a pushed-down scan each) rather than in one `$in` pass over every document. */
   async deleteKeys(req: {table: TableRef; key: readonly string[]; keys: readonly KeyTuple[]; keyTypes?: readonly ColumnType[]}): Promise<number> {
     if (!req.keys.length) return 0
     const db = await this.dbFor(req.table)
+    const coll = db.collection(req.table.name)
     const ids = req.keys.map((k) => this.idOf(req.key, k, req.keyTypes))
-    const res = await db.collection(req.table.name).deleteMany({_id: {$in: ids}} as Filter<Document>)
-    return res.deletedCount
+    try {
+      if (!this.ferret || ids.length >= FERRET_SCAN_KEYS) return (await coll.deleteMany({_id: {$in: ids}} as Filter<Document>)).deletedCount
+      const ops: AnyBulkWriteOperation<Document>[] = ids.map((id) => ({deleteOne: {filter: this.byId(req.key, id)}}))
+      return (await coll.bulkWrite(ops, {ordered: false})).deletedCount
+    } catch (err) {
+      throw translateDbError(err, this.displayUrl)
+    }
   }
 
   targetDdl(spec: TargetTableSpec): string[] {

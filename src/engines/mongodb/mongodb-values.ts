@@ -1,4 +1,5 @@
 import {Binary, Decimal128, Double, Int32, Long} from 'mongodb'
+import {JsonText} from '../json-text.js'
 import type {ColumnType} from '../types.js'
 
 export interface BsonOptions {
@@ -9,6 +10,8 @@ export interface BsonOptions {
 /** Value model → BSON, by logical type. Timestamps become Dates (millisecond precision). */
 export function toBson(v: unknown, t?: ColumnType, opts: BsonOptions = {decimals: 'decimal128'}): unknown {
   if (v === null || v === undefined) return null
+  // the backfill's pass-through of json columns (bulkLoad): parsed here, once
+  if (v instanceof JsonText) return v.value()
   if (!t) return v
   switch (t.type) {
     case 'bigint':
