@@ -5,7 +5,7 @@
  * its lookup against the archive (diff clean), and rollback brings everything
  * back step by step to shadow. When another service's aggregate reads a table
  * a service would archive, decommission refuses (E_SHARED_TABLE, exit 2) and
- * archives nothing; a rollback brings that service back to shift 100.
+ * changes nothing: the check runs before the write cut-over.
  */
 import pg from 'pg'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -256,14 +256,7 @@ describe("decommission refuses a table another service's aggregate reads", () =>
     expect((archive?.tables ?? []).filter((x) => x.archived)).toEqual([])
   })
 
-  it('leaves the service where a rollback (if needed) brings it back to shift 100 with writes on the monolith and capture installed', async () => {
-    const s = await getService(ws.state, 'taxonomy')
-    if (s.phase === 'decommissioned') {
-      // refused at the archive step, after the write cut-over and the capture removal: rollback is the way back
-      const t = await openToggleProvider(ws)
-      const back = await runRollback(ws, 'taxonomy', t, {settleMs: 100}).finally(() => t.close())
-      expect([back.from, back.to]).toEqual(['decommissioned', 'shift'])
-    }
+  it('refuses before anything moves: still in shift 100 with writes on the monolith and capture installed', async () => {
     const now = await getService(ws.state, 'taxonomy')
     expect([now.phase, now.step, now.readPct, now.writeTarget]).toEqual(['shift', null, 100, 'monolith'])
     const triggers = await sql(mono, `SELECT count(*)::int AS n FROM information_schema.triggers WHERE event_object_table = 'categories'`)

@@ -41,7 +41,7 @@ async function saveArchive(ws: Workspace, service: string, info: ArchiveInfo): P
 }
 
 /** Refuses to archive a table that another, not decommissioned, service still reads. */
-async function checkShared(ws: Workspace, service: string, entities: readonly ResolvedEntity[]): Promise<void> {
+export async function checkShared(ws: Workspace, service: string, entities: readonly ResolvedEntity[]): Promise<void> {
   const mine = new Set(entities.map((e) => `${e.source.schema}.${e.source.name}`))
   for (const other of ws.serviceNames()) {
     if (other === service) continue

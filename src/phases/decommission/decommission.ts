@@ -12,7 +12,7 @@ import {silentProgress, type ProgressReporter} from '../../util/progress.js'
 import type {Workspace} from '../../workspace.js'
 import {checkGates, describeFailures, failing, type GateResult} from '../gates.js'
 import {requirePhase} from '../machine.js'
-import {archiveInfo, archiveStatements, archiveTables} from './archive.js'
+import {archiveInfo, archiveStatements, archiveTables, checkShared} from './archive.js'
 import {reverseSync} from './reverse-sync.js'
 
 /** The decommission steps, in order; each is recorded when done and skipped when resumed. */
@@ -84,6 +84,8 @@ export async function runDecommission(ws: Workspace, service: string, toggles: T
   let p = await progressOf(state)
   const resumed = Boolean(p)
   let gates: GateResult[] = []
+  // before anything moves (and in a dry run): a table another service still reads cannot be archived
+  if (!p || !p.done.includes('archive')) await checkShared(ws, service, await ws.entities(service))
   if (!p) {
     gates = await checkGates(ws, service, 'decommission', {record: !opts.dryRun, contextLabel: 'enter:decommissioned'})
     const bad = failing(gates)
