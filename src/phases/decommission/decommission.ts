@@ -84,8 +84,6 @@ export async function runDecommission(ws: Workspace, service: string, toggles: T
   let p = await progressOf(state)
   const resumed = Boolean(p)
   let gates: GateResult[] = []
-  // before anything moves (and in a dry run): a table another service still reads cannot be archived
-  if (!p || !p.done.includes('archive')) await checkShared(ws, service, await ws.entities(service))
   if (!p) {
     gates = await checkGates(ws, service, 'decommission', {record: !opts.dryRun, contextLabel: 'enter:decommissioned'})
     const bad = failing(gates)
@@ -95,6 +93,9 @@ export async function runDecommission(ws: Workspace, service: string, toggles: T
       })
     }
   }
+
+  // after the gates, before anything moves (and in a dry run): a table another service still reads cannot be archived
+  if (!p || !p.done.includes('archive')) await checkShared(ws, service, await ws.entities(service))
 
   if (opts.dryRun) {
     const capture = await captureStatements(ws, service, {dropOutbox: true})
