@@ -177,9 +177,11 @@ describe.skipIf(!restartable())('server faults', () => {
     await relay.caughtUp()
     expect(relay.process.exited()).toBe(false)
     const met = ((await relay.metric('strangler_relay_retries_total')) ?? 0) + ((await relay.metric('strangler_relay_errors_total')) ?? 0)
-    expect(met, 'the relay met the faults (retried steps or failed passes)').toBeGreaterThan(0)
     const out = await relay.stop()
     expect(out.code, out.stderr.slice(-3000)).toBe(0)
+    // the relay met the faults: retried steps or failed passes in its metrics, or (a pool replacing a killed idle
+    // connection retries nothing) the faults it reported
+    expect(met + faults(out.stderr).length, 'the relay met the faults').toBeGreaterThan(0)
     const reported = faults(out.stderr).join('\n')
     expect(reported).toMatch(/terminat|Connection terminated|too many connections|connection/i)
     expect(out.stderr).not.toContain(rolePw)
@@ -231,9 +233,11 @@ describe.skipIf(!restartable())('server faults', () => {
     await relay.caughtUp()
     expect(relay.process.exited()).toBe(false)
     const met = ((await relay.metric('strangler_relay_retries_total')) ?? 0) + ((await relay.metric('strangler_relay_errors_total')) ?? 0)
-    expect(met, 'the relay met the faults (retried steps or failed passes)').toBeGreaterThan(0)
     const out = await relay.stop()
     expect(out.code, out.stderr.slice(-3000)).toBe(0)
+    // the relay met the faults: retried steps or failed passes in its metrics, or (a pool replacing a killed idle
+    // connection retries nothing) the faults it reported
+    expect(met + faults(out.stderr).length, 'the relay met the faults').toBeGreaterThan(0)
     const reported = faults(out.stderr).join('\n')
     expect(reported).toMatch(/max_user_connections|connection|closed|killed/i)
     expect(out.stderr).not.toContain(userPw)
