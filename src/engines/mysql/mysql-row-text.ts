@@ -1,27 +1,9 @@
 import type {Pool} from 'mysql2'
 import type {RowTextFormat} from '../row-text.js'
-import type {LogicalType, Projection} from '../types.js'
+import {LOGICAL_TYPES, type LogicalType, type Projection} from '../types.js'
 
-/** Logical types MySQL/MariaDB can spell in a `RowTextFormat` line themselves. */
-const ENCODABLE: ReadonlySet<LogicalType> = new Set([
-  'boolean',
-  'smallint',
-  'integer',
-  'bigint',
-  'decimal',
-  'real',
-  'double',
-  'text',
-  'varchar',
-  'char',
-  'date',
-  'time',
-  'timestamp',
-  'timestamptz',
-  'json',
-  'uuid',
-  'binary',
-])
+/** Logical types MySQL/MariaDB can spell in a `RowTextFormat` line themselves: all of them. */
+const ENCODABLE: ReadonlySet<LogicalType> = new Set(LOGICAL_TYPES)
 
 /** True when every column is a plain source column of a type `rowTextLine` encodes. */
 export function canEncodeRowText(columns: readonly Projection[]): boolean {
