@@ -201,7 +201,8 @@ describe('SDK router on PostgreSQL', () => {
     expect(dl.map((d) => Number(d.attempts)).sort((a, b) => b - a).slice(0, 2)).toEqual([3, 1])
     expect(Number(dl.find((d) => String(d.pk) === '["1000"]')?.attempts)).toBe(3)
     expect(dl.every((d) => /relation "orders" does not exist|circuit breaker open/.test(String(d.error)))).toBe(true)
-    expect(dl.filter((d) => /does not exist/.test(String(d.error))).length).toBeGreaterThanOrEqual(5) // the failures that opened the breaker
+    // the five failures that opened the breaker; key 1000 may be one of them, and its later attempts record the open breaker
+    expect(dl.filter((d) => String(d.pk) !== '["1000"]' && /does not exist/.test(String(d.error))).length).toBeGreaterThanOrEqual(4)
     expect(dl.find((d) => String(d.pk) === `["${ids.at(-1)}"]`)?.error).toMatch(/circuit breaker open/)
     expect(router!.stats().writes.serviceFailures).toBe(ids.length + 2)
     expect((await monolith.query('select total::text from orders where id = 1000')).rows[0].total).toBe('3.00')
