@@ -48,13 +48,17 @@ export async function loadFixture(
       const statement = `COPY ${sql.quoteId(table)} (${cols.map((c) => sql.quoteId(c)).join(', ')}) FROM '/dev/blob'`
       const task = progress.task(`load ${table}`, shop.count(table), 'rows')
       let n = 0
+      // the next batch is generated here while the database (its own thread) copies the last one
+      let copying: Promise<unknown> = Promise.resolve()
       for (const batch of shop.batches(table, COPY_ROWS)) {
         let text = ''
         for (const row of batch) text += copyLine(row, cols)
-        await db.query(statement, [], {blob: new Blob([text])})
+        await copying
+        copying = db.query(statement, [], {blob: new Blob([text])}).then(() => task.increment(batch.length))
+        copying.catch(() => undefined)
         n += batch.length
-        task.increment(batch.length)
       }
+      await copying
       task.stop()
       tables[table] = n
     }

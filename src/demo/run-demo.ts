@@ -3,6 +3,7 @@ import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {shopSizes} from '../fixtures/shop/generator.js'
 import type {Engine} from '../engines/engine.js'
+import {acquirePGlite} from '../engines/postgres/pglite-registry.js'
 import {formatCount, parseDuration} from '../cli/render.js'
 import {runDiff, type DiffRunResult} from '../diff/run-diff.js'
 import {runDecommission} from '../phases/decommission/decommission.js'
@@ -24,7 +25,6 @@ import {newRunId} from '../util/log.js'
 import {silentProgress, type ProgressReporter} from '../util/progress.js'
 import {Workspace} from '../workspace.js'
 import {DEMO_SERVICES, DEMO_TABLES, demoPlan, demoPlanInput, demoStores, type DemoService} from './demo-plan.js'
-import {makeCooperative} from './cooperative-pglite.js'
 import {DemoShop} from './demo-shop.js'
 import {loadFixture} from './load-fixture.js'
 import {LoadGenerator, type LoadStats} from './load-generator.js'
@@ -129,9 +129,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   }
 
   say(`strangler demo: ${formatCount(rows)} users in embedded PostgreSQL (PGlite) under ${dir}`)
-  // the three embedded databases start at once (each takes a few seconds), made cooperative first
+  // the three embedded databases start at once, each in its own thread (the first one initialises a cluster, the others copy it)
   const t0 = performance.now()
-  const releases = await Promise.all(Object.values(stores).map((url) => makeCooperative(url)))
+  const releases = await Promise.all(Object.values(stores).map(async (url) => (await acquirePGlite(url)).release))
   let ws: Workspace
   try {
     ws = await Workspace.open(plan, {runId})
@@ -190,30 +190,36 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     // 3. Shadow: capture, backfill, relay. The relay follows from the moment capture is in place
     //    (it applies only entities already backfilled), as `strangler relay --follow` beside
     //    `strangler shadow --detach` would: under steady writes the backfill pauses while the relay lags.
-    for (const s of DEMO_SERVICES) {
-      await step(`shadow ${s}`, async () => {
-        say(`\n▶ shadow ${s}: create the service tables, install change capture, backfill while the relay follows`)
-        const hooked: ProgressReporter = {
-          task: (label, total, unit) => {
-            keeper.start(s) // the first backfill task: capture is installed
-            return progress.task(label, total, unit)
-          },
-          note: (m) => progress.note(m),
-          close: () => undefined,
-        }
-        const r = await runShadow(ws, s, {parallel: 2, chunkRows: 10_000, detach: true, progress: hooked, signal: opts.signal})
-        for (const e of r.entities)
-          say(`  ${e.source} → ${e.target}: ${formatCount(e.rowsCopied)} rows in ${e.seconds.toFixed(1)} s (${formatCount(e.rowsPerSecond)} rows/s)`)
-        for (const w of r.warnings) say(`  warning: ${w}`)
-        if (r.backfill?.aborted) throw new UserError(`The backfill of ${s} was interrupted.`, {code: 'E_INTERRUPTED', exitCode: 130})
-        keeper.start(s)
-        const t = await keeper.drain(s)
-        await updateService(ws.state, s, {step: null})
-        say(
-          `  relay caught up: ${formatCount(keeper.applied(s))} change(s) applied since capture started, lag ${t.lagSeconds.toFixed(1)} s; it keeps following`,
-        )
-      })
+    //    Both services at once: each backfill writes its own service store (its own thread) while
+    //    the monolith serves both.
+    const shadow = async (s: DemoService): Promise<string[]> => {
+      const lines: string[] = []
+      const hooked: ProgressReporter = {
+        task: (label, total, unit) => {
+          keeper.start(s) // the first backfill task: capture is installed
+          return progress.task(label, total, unit)
+        },
+        note: (m) => progress.note(m),
+        close: () => undefined,
+      }
+      const r = await runShadow(ws, s, {parallel: 2, chunkRows: 10_000, detach: true, progress: hooked, signal: opts.signal})
+      lines.push(`▶ shadow ${s}:`)
+      for (const e of r.entities) {
+        lines.push(`  ${e.source} → ${e.target}: ${formatCount(e.rowsCopied)} rows in ${e.seconds.toFixed(1)} s (${formatCount(e.rowsPerSecond)} rows/s)`)
+      }
+      for (const w of r.warnings) lines.push(`  warning: ${w}`)
+      if (r.backfill?.aborted) throw new UserError(`The backfill of ${s} was interrupted.`, {code: 'E_INTERRUPTED', exitCode: 130})
+      keeper.start(s)
+      const t = await keeper.drain(s)
+      await updateService(ws.state, s, {step: null})
+      const applied = formatCount(keeper.applied(s))
+      lines.push(`  relay caught up: ${applied} change(s) applied since capture started, lag ${t.lagSeconds.toFixed(1)} s; it keeps following`)
+      return lines
     }
+    await step('shadow', async () => {
+      say(`\n▶ shadow ${DEMO_SERVICES.join(' and ')}: create the service tables, install change capture, backfill while the relays follow`)
+      for (const lines of await allOf(DEMO_SERVICES.map((s) => shadow(s)))) for (const l of lines) say(l)
+    })
 
     // 4. Shadow verify: sampled keys read both ways and compared.
     for (const s of DEMO_SERVICES) {
@@ -272,7 +278,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     }
     await pause(1000, opts.signal)
 
-    // 9. Stop the load; the reverse relay catches the archived tables up; final diff.
+    // 9. Stop the load; the reverse relays catch the archived tables up (both services at once); final diff.
     await step('stop the load', async () => {
       await load!.stop()
       await shop!.close()
@@ -283,9 +289,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       `\n▶ load stopped: ${formatCount(ls.writes)} row writes and ${formatCount(ls.reads)} reads in ${ls.seconds.toFixed(1)} s (${ls.writesPerSecond.toFixed(0)} writes/s), ${ls.writeErrors} write error(s), ${ls.readErrors} read error(s)${ls.lastError ? ` (last: ${ls.lastError})` : ''}`,
     )
     await step('reverse relay', async () => {
-      for (const s of DEMO_SERVICES) {
-        const r = await reverseSync(ws, s, {progress, signal: opts.signal})
-        say(`  reverse relay ${s}: archive caught up (${r.totals.upserts} upserted, ${r.totals.deletes} deleted)`)
+      const done = await allOf(DEMO_SERVICES.map((s) => reverseSync(ws, s, {progress, signal: opts.signal})))
+      for (const [i, r] of done.entries()) {
+        say(`  reverse relay ${DEMO_SERVICES[i]}: archive caught up (${r.totals.upserts} upserted, ${r.totals.deletes} deleted)`)
       }
     })
     const finalDiff = await step('final diff', () => runDiff(ws, {progress, signal: opts.signal, recheckLive: false}))
@@ -359,6 +365,13 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
 }
 
 const round = (x: number): number => Math.round(x * 10) / 10
+
+/** Like `Promise.all`, but waits for every promise before it throws the first failure (nothing is left running behind the demo's back). */
+async function allOf<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const done = await Promise.allSettled(promises)
+  for (const d of done) if (d.status === 'rejected') throw d.reason
+  return done.map((d) => (d as PromiseFulfilledResult<T>).value)
+}
 
 function pause(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((res) => {

@@ -2,6 +2,7 @@ import type {Gates} from '../config/schema.js'
 import {Outbox} from '../capture/outbox.js'
 import {countDeadLetters} from '../capture/dead-letters.js'
 import {listCheckpoints} from '../state/checkpoints.js'
+import {listTransitions} from '../state/services.js'
 import type {StateStore} from '../state/state-store.js'
 import {nowIso} from '../state/state-store.js'
 import {parseDuration} from '../cli/render.js'
@@ -74,11 +75,25 @@ async function fullReadsSince(state: StateStore, service: string): Promise<numbe
   return since ? Date.now() - new Date(since).getTime() : null
 }
 
+/**
+ * Where shadow samples start to count by default: when the backfill finished
+ * (samples taken while rows were still being copied compare rows the service
+ * cannot have yet), or when the service last entered shadow if that was later
+ * (a rollback to shadow starts the count again). Later phases keep counting
+ * from there, so a phase entered a moment ago is not judged on a handful of samples.
+ */
+async function shadowWindow(ws: Workspace, service: string, backfillDoneAt: string | null): Promise<string | null> {
+  const entered = (await listTransitions(ws.state, service)).filter((t) => t.toPhase === 'shadow').at(-1)?.at ?? null
+  return [entered, backfillDoneAt].reduce<string | null>((a, b) => (b !== null && (a === null || b > a) ? b : a), null)
+}
+
+/** Measures a service's gates; shadow samples count from `shadowSince` (default: see `shadowWindow`; `null`: all of them). */
 export async function measure(ws: Workspace, service: string, opts: {shadowSince?: string | null} = {}): Promise<GateMeasurements> {
   const entities = await ws.entities(service)
   const cps = await listCheckpoints<{done?: boolean}>(ws.state, service, 'backfill')
   const done = entities.filter((e) => cps.some((c) => c.entity === e.name && c.state.done)).length
-  const since = opts.shadowSince ?? null
+  const backfillDoneAt = entities.length && done === entities.length ? cps.reduce((a, c) => (c.updatedAt > a ? c.updatedAt : a), '') : null
+  const since = opts.shadowSince !== undefined ? opts.shadowSince : await shadowWindow(ws, service, backfillDoneAt)
   return {
     backfill: {entities: entities.length, done},
     relay: await outboxLag(ws, service),

@@ -17,7 +17,7 @@ describe('strangler demo', () => {
 
   it('walks users and orders through every phase with a clean diff and no lost write', async () => {
     const res = await runCli(['demo', '--rows', '2000', '--soak', '1s', '--keep', keep, '--json'], {timeoutMs: 420_000})
-    // about 45 s on two idle cores; the ceiling is for a machine shared with other jobs
+    // about 30 s on two idle cores; the ceiling is for a machine shared with other jobs
     expect(res.code, res.stderr.slice(-3000)).toBe(0)
     expect(res.stderr).not.toMatch(/Error:/)
     const out = JSON.parse(res.stdout) as {
@@ -60,6 +60,16 @@ describe('strangler demo', () => {
     expect(phases.services.map((s) => [s.name, s.phase])).toEqual([
       ['users', 'decommissioned'],
       ['orders', 'decommissioned'],
+    ])
+    // every entity, JSON columns included (users.preferences, orders.shipping_address), is checksummed in the databases
+    const diff = await runCli(['diff', '--json'], {cwd: keep})
+    expect(diff.code, diff.stderr.slice(-2000)).toBe(0)
+    const run = JSON.parse(diff.stdout) as {status: string; services: {name: string; entities: {entity: string; mode: string}[]}[]}
+    expect(run.status).toBe('clean')
+    expect(run.services.flatMap((s) => s.entities.map((e) => [e.entity, e.mode]))).toEqual([
+      ['users', 'push-down'],
+      ['orders', 'push-down'],
+      ['order_lines', 'push-down'],
     ])
   }, 480_000)
 

@@ -13,7 +13,12 @@ export function pgliteCopyStatement(table: string, columns: readonly string[]): 
  * query's blob. Atomic; fails on a key that is already there (23505), like
  * the server's COPY, so the caller can fall back to the upsert.
  */
-export async function pgliteCopyRows(db: EmbeddedPostgres, statement: string, rows: readonly Row[], columns: readonly (ColumnType & {name: string})[]): Promise<void> {
+export async function pgliteCopyRows(
+  db: EmbeddedPostgres,
+  statement: string,
+  rows: readonly Row[],
+  columns: readonly (ColumnType & {name: string})[],
+): Promise<void> {
   if (!rows.length) return
   await db.query(statement, [], {blob: new Blob([...copyText(rows, columns, 5000)])})
 }

@@ -78,14 +78,12 @@ async function results(r, transfer) {
 }
 async function handle(m) {
   const transfer = []
-  const t0 = performance.now()
-  const u0 = process.threadCpuUsage()
   try {
     let result
     if (m.op === 'query') result = await results(await db.query(m.sql, m.params, withBlob(m.options)), transfer)
     else if (m.op === 'exec') result = await Promise.all((await db.exec(m.sql, withBlob(m.options))).map((r) => results(r, transfer)))
     else if (m.op === 'close') { if (!db.closed) await db.close(); result = null }
-    const u = process.threadCpuUsage(); parentPort.postMessage({id: m.id, ok: true, result, ms: (u.user + u.system - u0.user - u0.system) / 1000, cpu: (u.user + u.system) / 1000}, transfer)
+    parentPort.postMessage({id: m.id, ok: true, result}, transfer)
   } catch (e) {
     parentPort.postMessage({id: m.id, ok: false, error: plain(e)})
   }
@@ -148,16 +146,6 @@ class Lock {
  * text, parsed on this side), the event loop stays free and the databases
  * of a process work in parallel.
  */
-if (process.env.H7_STATS) process.on('exit', () => {
-  const st = (globalThis as unknown as {h7?: Map<string, [number, number]>}).h7
-  if (!st) return
-  const rows = [...st.entries()].sort((a, b) => b[1][0] - a[1][0]).slice(0, 60)
-  const tot = new Map<string, number>()
-  for (const [k, [ms]] of st) tot.set(k.split(' ')[0], (tot.get(k.split(' ')[0]) ?? 0) + ms)
-  process.stderr.write(`H7 totals ${JSON.stringify(Object.fromEntries([...tot].map(([k, v]) => [k, Math.round(v)])))}\n`)
-  for (const [k, [ms, n]] of rows) process.stderr.write(`H7 ${(ms / 1000).toFixed(2).padStart(8)} s ${String(n).padStart(7)} × ${k}\n`)
-})
-
 export class PGliteThread implements EmbeddedPostgres {
   readonly waitReady: Promise<void>
   /** A tarball of the fresh data directory, when `dumpTemplate` asked for one. */
@@ -302,27 +290,15 @@ export class PGliteThread implements EmbeddedPostgres {
     if (this.isClosed) return Promise.reject(new Error('PGlite is closed'))
     const id = this.nextId++
     return new Promise((resolve, reject) => {
-      this.pending.set(id, {resolve, reject, sql: (body.sql ?? op).replace(/\s+/g, ' ').replace(/'[^']*'/g, "'?'").replace(/\$\d+/g, '$').slice(0, 70)} as Pending)
+      this.pending.set(id, {resolve, reject})
       this.worker.ref()
       const blob = body.options?.blob
       this.worker.postMessage({id, op, ...body}, blob ? [blob] : [])
     })
   }
 
-  private settle(r: {id: number; ok: boolean; result?: unknown; error?: Record<string, unknown>; ms?: number}): void {
+  private settle(r: {id: number; ok: boolean; result?: unknown; error?: Record<string, unknown>}): void {
     const p = this.pending.get(r.id)
-    if (process.env.H7_STATS && (r as {cpu?: number}).cpu) {
-      const cpus = ((globalThis as unknown as {h7cpu: Record<string, number>}).h7cpu ??= {})
-      cpus[this.opts.dataDir?.split('/').pop() ?? 'mem'] = (r as {cpu?: number}).cpu!
-    }
-    if (process.env.H7_STATS && p) {
-      const key = `${this.opts.dataDir?.split('/').pop() ?? 'mem'} ${(p as unknown as {sql: string}).sql}`
-      const st = (globalThis as unknown as {h7: Map<string, [number, number]>}).h7 ??= new Map()
-      const e = st.get(key) ?? [0, 0]
-      e[0] += r.ms ?? 0
-      e[1]++
-      st.set(key, e)
-    }
     if (!p) return
     this.pending.delete(r.id)
     this.idle()
