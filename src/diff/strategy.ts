@@ -1,7 +1,7 @@
 import type {Engine, SqlCapabilities} from '../engines/engine.js'
 import type {ColumnType, TableInfo} from '../engines/types.js'
 import type {ResolvedColumn, ResolvedEntity} from '../mapping/entity-mapping.js'
-import {pushDownSupport, type SqlColumn, sqlRowHash} from './sql-hash.js'
+import {jsonbHashable, pushDownSupport, type SqlColumn, sqlRowHash} from './sql-hash.js'
 
 /** One target column as the diff compares it. */
 export interface DiffColumn {
@@ -111,6 +111,15 @@ export function diffStrategy(entity: ResolvedEntity, monolith: Engine, target: E
     masked: c.sensitive || SECRET_NAME.test(c.name),
   }))
   const hashOpts = {timestampPrecision: columns.map((c) => c.precision)}
+  // json columns push down only PostgreSQL ↔ PostgreSQL, as jsonb text on both sides (sql-hash.ts)
+  const sourceNative = new Map(entity.sourceInfo.columns.map((x) => [x.name, x.nativeType]))
+  const targetNative = new Map(opts.targetInfo?.columns.map((x) => [x.name, x.nativeType]))
+  const jsonb = new Set<string>()
+  for (const c of entity.columns) {
+    if (c.type !== 'json' || c.source.kind !== 'column' || c.source.cast) continue
+    const source = {dialect: monolith.sql?.dialect, nativeType: sourceNative.get(c.source.column)}
+    if (jsonbHashable(source, {dialect: target.sql?.dialect, nativeType: targetNative.get(c.name)})) jsonb.add(c.name)
+  }
 
   const typesOk = (engine: Engine, side: 'source' | 'target'): engine is Engine & {sql: SqlCapabilities} => {
     if (!engine.sql) {
@@ -119,7 +128,7 @@ export function diffStrategy(entity: ResolvedEntity, monolith: Engine, target: E
     }
     let ok = true
     for (const c of columns) {
-      const s = pushDownSupport(engine.sql.dialect, c.type)
+      const s = pushDownSupport(engine.sql.dialect, c.type, {jsonb: jsonb.has(c.name)})
       if (!s.ok) {
         reasons.push(`${side} column ${c.name}: ${s.reason}`)
         ok = false
@@ -142,14 +151,23 @@ export function diffStrategy(entity: ResolvedEntity, monolith: Engine, target: E
       for (const c of entity.columns) {
         const e = sourceExpr(sql, c)
         if ('reason' in e) reasons.push(`source ${e.reason}`)
-        else cols.push({expr: e.expr, type: sqlHashType(pick(c), c.source.kind === 'column' && !c.source.cast ? native.get(c.source.column) : undefined)})
+        else {
+          const type = sqlHashType(pick(c), c.source.kind === 'column' && !c.source.cast ? native.get(c.source.column) : undefined)
+          cols.push({expr: e.expr, type, jsonb: jsonb.has(c.name)})
+        }
       }
       if (cols.length === entity.columns.length) sourceHashSql = sqlRowHash(sql.dialect, cols, hashOpts) ?? undefined
     }
     if (typesOk(target, 'target')) {
       const sql = target.sql
       const native = new Map(opts.targetInfo?.columns.map((x) => [x.name, x.nativeType]))
-      targetHashSql = sqlRowHash(sql.dialect, entity.columns.map((c) => ({expr: sql.quoteId(c.name), type: sqlHashType(pick(c), native.get(c.name))})), hashOpts) ?? undefined
+      const cols = entity.columns.map((c) => ({expr: sql.quoteId(c.name), type: sqlHashType(pick(c), native.get(c.name)), jsonb: jsonb.has(c.name)}))
+      targetHashSql = sqlRowHash(sql.dialect, cols, hashOpts) ?? undefined
+    }
+    // a jsonb-text hash is only comparable with the other side's jsonb-text hash
+    if (jsonb.size && (sourceHashSql === undefined) !== (targetHashSql === undefined)) {
+      sourceHashSql = targetHashSql = undefined
+      reasons.push(`json column(s) ${[...jsonb].join(', ')}: hashed as jsonb text in SQL only when both sides are`)
     }
   }
   const sourceInSql = sourceHashSql !== undefined
