@@ -260,6 +260,41 @@ describe.each(['pg-mongo', 'my-mongo', 'my-pg', 'pg-my'] as const)('aggregate %s
     expect((await diffClean(f)).clean).toBe(true)
   })
 
+  it('writes one change per root a write touches: twice only when a child moves to another root', async () => {
+    const f = await fixture(pair, 12)
+    await runShadow(f.ws, SERVICE, {parallel: 1, chunkRows: 50, detach: true})
+    await drain(f)
+    const sql = f.ws.monolith.sql!
+    const outbox = sql.quoteTable(f.ws.outbox(SERVICE))
+    const changes = async (): Promise<string[]> => {
+      const rows = await sql.query<{op: string; pk: string}>(`SELECT op, pk FROM ${outbox} ORDER BY id`)
+      await sql.execute(`DELETE FROM ${outbox}`)
+      return rows.map((r) => `${String(r.op).trim()}${JSON.stringify(JSON.parse(r.pk))}`)
+    }
+    const [v0] = await f.app.exec(`SELECT id FROM product_variants WHERE sku = 'SKU-7-0'`)
+    const [v1] = await f.app.exec(`SELECT id FROM product_variants WHERE sku = 'SKU-7-1'`)
+    // a child changed under the same root: its root once
+    await f.app.exec(`UPDATE product_variants SET price = '7.77' WHERE id = ?`, [v0.id])
+    expect(await changes()).toEqual(['U["7"]'])
+    // a child moved: the old root, then the new one
+    await f.app.exec(`UPDATE product_variants SET product_id = 8 WHERE id = ?`, [v1.id])
+    expect(await changes()).toEqual(['U["7"]', 'U["8"]'])
+    // a grandchild changed: its join values once, resolved by the relay
+    await f.app.exec(`UPDATE variant_attributes SET value = 'XL' WHERE variant_id = ? AND name = 'size'`, [v0.id])
+    const grand = await changes()
+    expect(grand).toHaveLength(1)
+    expect(grand[0]).toMatch(new RegExp(`^R\\[\\d+,"${v0.id}"\\]$`))
+    // a lookup row renamed: its key once per relation it serves (the category, and the parent category)
+    await f.app.exec(`UPDATE categories SET name = 'Garden' WHERE id = 8`)
+    const renamed = await changes()
+    expect(renamed).toHaveLength(2)
+    expect(renamed.every((c) => /^R\[\d+,"8"\]$/.test(c))).toBe(true)
+    // a child inserted and deleted: its root each time
+    await f.app.exec(`INSERT INTO product_attributes (product_id, name, value) VALUES (9, 'material', 'oak')`)
+    await f.app.exec(`DELETE FROM product_attributes WHERE product_id = 9 AND name = 'material'`)
+    expect(await changes()).toEqual(['U["9"]', 'U["9"]'])
+  })
+
   it('re-assembles roots on moves, renames, deletes and child-only changes, and finds planted differences by path', async () => {
     const f = await fixture(pair, 60)
     await runShadow(f.ws, SERVICE, {parallel: 1, chunkRows: 50, detach: true})

@@ -6,7 +6,7 @@
  */
 import {randomUUID} from 'node:crypto'
 import {afterEach, describe, expect, it} from 'vitest'
-import {captureInstalled, captureState, captureStatements, installCapture, removeCapture} from '../../src/capture/capture.js'
+import {captureInstalled, captureSpecs, captureState, captureStatements, installCapture, removeCapture} from '../../src/capture/capture.js'
 import {listDeadLetters} from '../../src/capture/dead-letters.js'
 import {Relay} from '../../src/capture/relay.js'
 import '../../src/capture/relay-status.js'
@@ -154,6 +154,69 @@ describe('relay pg-pg, TRUNCATE', () => {
   })
 })
 
+describe('relay pg-pg, statements of many rows', () => {
+  it('captures each row a statement changes: a bulk update moving keys, a key swap, an upsert, a bulk delete', async () => {
+    const f = await fixture('pg-pg')
+    await f.app.exec(`INSERT INTO accounts (id, email) SELECT g, 'u' || g || '@x' FROM generate_series(1, 50) AS g`)
+    const relay = new Relay(f.ws, SERVICE)
+    await relay.drain()
+    const outbox = f.ws.monolith.sql!.quoteTable(f.ws.outbox(SERVICE))
+    const changes = async (): Promise<string[]> => {
+      const rows = await f.ws.monolith.sql!.query<{op: string; pk: string}>(`SELECT op, pk FROM ${outbox} ORDER BY id`)
+      return rows.map((r) => `${String(r.op).trim()}${JSON.stringify(JSON.parse(r.pk))}`)
+    }
+    // keys 41..50 move to 141..150: a delete of each old key, an upsert of each new one
+    await f.app.exec(`UPDATE accounts SET id = id + 100 WHERE id > 40`)
+    const shifted = await changes()
+    expect(shifted.filter((c) => c.startsWith('D')).sort()).toEqual(Array.from({length: 10}, (_, i) => `D["${41 + i}"]`).sort())
+    expect(shifted.filter((c) => c.startsWith('U')).sort()).toEqual(Array.from({length: 10}, (_, i) => `U["${141 + i}"]`).sort())
+    expect(shifted).toHaveLength(20)
+    // 50 rows inserted by one statement, then deleted by one: each key once
+    await relay.drain()
+    await f.app.exec(`INSERT INTO accounts (id, email) SELECT g, 'bulk' || g || '@x' FROM generate_series(1001, 1050) AS g`)
+    await f.app.exec(`DELETE FROM accounts WHERE id > 1000`)
+    const bulk = await changes()
+    expect(bulk.filter((c) => c.startsWith('U')).sort()).toEqual(Array.from({length: 50}, (_, i) => `U["${1001 + i}"]`).sort())
+    expect(bulk.filter((c) => c.startsWith('D')).sort()).toEqual(Array.from({length: 50}, (_, i) => `D["${1001 + i}"]`).sort())
+    expect(bulk.slice(0, 50).every((c) => c.startsWith('U'))).toBe(true)
+    await relay.drain()
+    // keys swapped in one transaction, through a free key
+    await f.app.tx(async (exec) => {
+      await exec(`UPDATE accounts SET id = 0, email = 'was one@x' WHERE id = 1`)
+      await exec(`UPDATE accounts SET id = 1, email = 'was two@x' WHERE id = 2`)
+      await exec(`UPDATE accounts SET id = 2 WHERE id = 0`)
+    })
+    // an upsert: one row inserted, one updated
+    await f.app.exec(`INSERT INTO accounts (id, email) VALUES (3, 'three@x'), (500, 'five hundred@x') ON CONFLICT (id) DO UPDATE SET email = excluded.email`)
+    await f.app.exec(`DELETE FROM accounts WHERE id BETWEEN 10 AND 19`)
+    const t = await relay.drain()
+    expect(t.deadLettered).toBe(0)
+    expect(t.deletes).toBeGreaterThanOrEqual(10)
+    expect(await f.outboxCount()).toBe(0)
+    const {source, target} = await f.snapshot()
+    expect([...target.keys()].filter((k) => k.startsWith('accounts:')).length).toBe(41)
+    expect(entries(target)).toEqual(entries(source))
+  })
+
+  it('replaces the row trigger of an earlier version when capture is reinstalled', async () => {
+    const f = await fixture('pg-pg')
+    const sql = f.ws.monolith.sql!
+    const [spec] = await captureSpecs(f.ws, SERVICE)
+    const prefix = spec.triggerPrefix
+    // the earlier version: one row trigger calling `<prefix>_fn`
+    await sql.execute(`CREATE FUNCTION "${prefix}_fn"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO ${sql.quoteTable(f.ws.outbox(SERVICE))} (entity, op, pk) VALUES ('${spec.entity}', 'U', '["legacy"]'); RETURN NULL; END $$`)
+    await sql.execute(`CREATE TRIGGER "${prefix}_trg" AFTER INSERT OR UPDATE OR DELETE ON accounts FOR EACH ROW EXECUTE FUNCTION "${prefix}_fn"()`)
+    await installCapture(f.ws, SERVICE, {replace: true})
+    const names = await sql.query<{tgname: string}>(`SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = 'accounts'::regclass ORDER BY 1`)
+    expect(names.map((r) => r.tgname)).toEqual(['_td', '_ti', '_trt', '_tu'].map((x) => `${prefix}${x}`))
+    await f.app.exec(`INSERT INTO accounts (id, email) VALUES (7, 'seven@x')`)
+    expect((await sql.query<{pk: string}>(`SELECT pk FROM ${sql.quoteTable(f.ws.outbox(SERVICE))}`)).map((r) => r.pk)).toEqual(['["7"]'])
+    await removeCapture(f.ws, SERVICE)
+    expect(await sql.query(`SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = 'accounts'::regclass`)).toEqual([])
+    expect(await sql.query(`SELECT proname FROM pg_proc WHERE proname LIKE '${prefix}%'`)).toEqual([])
+  })
+})
+
 describe.each(PAIRS)('relay %s', (pair) => {
   it('ends identical after concurrent inserts, updates, deletes and key changes while it follows', async () => {
     const f = await fixture(pair)
@@ -184,8 +247,10 @@ describe.each(PAIRS)('relay %s', (pair) => {
     // case-only and trailing-space renames: the same key under MariaDB's collation, different keys in the target
     await f.app.exec(`UPDATE attrs SET name = 'COLOR' WHERE product_id = 1 AND name = 'Color'`)
     await f.app.exec(`UPDATE attrs SET name = 'size ' WHERE product_id = 1 AND name = 'size'`)
+    // an update that keeps the key: one upsert
+    await f.app.exec(`UPDATE accounts SET email = 'six2@x' WHERE id = 6`)
     const ops = await f.ws.monolith.sql!.query<{op: string; pk: string}>(`SELECT op, pk FROM ${f.ws.monolith.sql!.quoteTable(f.ws.outbox(SERVICE))} ORDER BY id`)
-    expect(ops.map((o) => `${String(o.op).trim()}${JSON.stringify(JSON.parse(o.pk))}`)).toEqual(['D["5"]', 'U["1005"]', 'D["1","Color"]', 'U["1","COLOR"]', 'D["1","size"]', 'U["1","size "]'])
+    expect(ops.map((o) => `${String(o.op).trim()}${JSON.stringify(JSON.parse(o.pk))}`)).toEqual(['D["5"]', 'U["1005"]', 'D["1","Color"]', 'U["1","COLOR"]', 'D["1","size"]', 'U["1","size "]', 'U["6"]'])
     const t = await relay.drain()
     expect(t.deletes).toBe(3)
     const {source, target} = await f.snapshot()

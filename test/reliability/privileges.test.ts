@@ -107,8 +107,8 @@ describe('least privilege: shadow with a SELECT-only database user', () => {
     const ok = await run(['shadow', 'crm'], dir, toolEnv)
     expect(ok.code, ok.stderr).toBe(0)
     expect(await probe.phase()).toBe('shadow')
-    // the row trigger, and the statement trigger that captures TRUNCATE
-    expect(await probe.triggers()).toEqual(['strangler_crm_users_trg', 'strangler_crm_users_trt'])
+    // statement triggers for INSERT, UPDATE, DELETE and TRUNCATE
+    expect(await probe.triggers()).toEqual(['strangler_crm_users_td', 'strangler_crm_users_ti', 'strangler_crm_users_trt', 'strangler_crm_users_tu'])
     await admin.query(`INSERT INTO users VALUES (21, 'new@x')`)
     const relay = await run(['relay', 'crm', '--once', '--json'], dir, toolEnv)
     expect(relay.code, relay.stderr).toBe(0)
