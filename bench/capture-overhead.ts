@@ -1,23 +1,47 @@
 /**
  * Capture overhead: what the change-capture triggers cost the monolith's own
- * writes. Same workload on the fixture's `users` table, without and with the
- * triggers installed by `installCapture`, in alternating rounds:
+ * writes. Same workload on the fixture's `users` table without and with the
+ * triggers installed by `installCapture`. Each round recreates the table and
+ * runs, once per mode (the modes back to back, their order rotating):
  *
  *   insert-single  N single-row INSERTs, autocommit, `--concurrency` connections (OLTP)
  *   update-single  N single-row UPDATEs by primary key, autocommit
- *   insert-batch   N rows in multi-row INSERTs of `--batch` rows (bulk loads, the worst case)
+ *   insert-batch   4·N rows in multi-row INSERTs of `--batch` rows (bulk loads, the worst case)
  *
- *   node --import tsx bench/capture-overhead.ts --engine mysql|postgres --url URL --rows N
+ *   node --import tsx bench/capture-overhead.ts --engine mysql|postgres --url URL
+ *     [--rows N] [--rounds R] [--server-pid PID] [--previous] [--breakdown [--variants a,b]]
  *
  * --url is a server URL (a database in it is ignored): a scratch database is
  * created next to it and dropped at the end. Defaults: STRANGLER_BENCH_{PG,MYSQL}_URL,
- * else STRANGLER_TEST_{PG,MYSQL}_URL. Prints JSON lines: one per round and phase,
- * then a summary per phase with the best rate of each mode and the loss in %.
+ * else STRANGLER_TEST_{PG,MYSQL}_URL. Prints JSON lines: one per round, phase
+ * and mode, then a summary per phase: the median rate of each mode, and the
+ * loss in % as the median of the losses measured within each round (modes
+ * seconds apart, under about the same load; on a shared machine rates move
+ * by 2-3x within minutes), with their range and the load average. With
+ * --server-pid PID (a local server) also the server's CPU time per row, and
+ * the loss it means for a CPU-bound server (`cpu_loss_pct`).
+ *
+ * --previous (MySQL/MariaDB) adds a third mode: the triggers of the previous
+ * version (the key change checked on two JSON renderings, and written as two
+ * INSERTs), to compare both in the same run.
+ *
+ * --breakdown (MySQL/MariaDB) measures inside the database what one captured
+ * row costs and what that consists of: one-statement workloads (INSERT … SELECT
+ * of N rows, UPDATE of N rows, and N single-row INSERTs / UPDATEs in a stored
+ * procedure, each in one transaction: no network, no commit per row) under
+ * trigger variants, from no trigger up to the installed ones, in µs per row
+ * (median of the rounds). With --server-pid (a local server) it is the CPU
+ * time of the server thread that ran the statement, from /proc, which other
+ * load on the machine hardly moves; else wall time. --variants picks some of
+ * them (`none` always runs).
  */
 import {randomUUID} from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
 import {parseArgs} from 'node:util'
 import {installCapture, removeCapture} from '../src/capture/capture.js'
 import {configSchema} from '../src/config/schema.js'
+import {mysqlCaptureDdl} from '../src/engines/mysql/mysql-capture.js'
 import {Workspace} from '../src/workspace.js'
 import {appPool, createUsers, defaultUrl, emit, insertSql, scratchDb, timed, userParams, type BenchEngine} from './capture-bench-support.js'
 
@@ -25,15 +49,20 @@ const {values: args} = parseArgs({
   options: {
     engine: {type: 'string', default: 'postgres'},
     url: {type: 'string'},
-    rows: {type: 'string', default: '20000'},
+    rows: {type: 'string', default: '5000'},
     concurrency: {type: 'string', default: '8'},
     batch: {type: 'string', default: '500'},
-    rounds: {type: 'string', default: '2'},
+    rounds: {type: 'string', default: '8'},
+    previous: {type: 'boolean', default: false},
+    breakdown: {type: 'boolean', default: false},
+    'server-pid': {type: 'string'},
+    variants: {type: 'string'},
     keep: {type: 'boolean', default: false},
   },
 })
 const engine = args.engine as BenchEngine
 if (engine !== 'postgres' && engine !== 'mysql') throw new Error('--engine must be postgres or mysql')
+if ((args.previous || args.breakdown) && engine !== 'mysql') throw new Error('--previous and --breakdown are for --engine mysql')
 const serverUrl = args.url ?? defaultUrl(engine)
 if (!serverUrl) throw new Error(`--url is required (or set STRANGLER_BENCH_${engine === 'postgres' ? 'PG' : 'MYSQL'}_URL)`)
 const rows = Number(args.rows)
@@ -41,6 +70,7 @@ const concurrency = Number(args.concurrency)
 const batch = Number(args.batch)
 const rounds = Number(args.rounds)
 const log = (m: string): void => void process.stderr.write(`[bench:capture-overhead] ${m}\n`)
+const load = (): number[] => os.loadavg().map((l) => Number(l.toFixed(2)))
 
 const db = await scratchDb(engine, serverUrl, 'strangler_bench_capture')
 const app = appPool(engine, db.url, concurrency)
@@ -50,45 +80,355 @@ const plan = configSchema.parse({
 })
 let ws: Workspace | undefined
 type Phase = 'insert-single' | 'update-single' | 'insert-batch'
-const results: {phase: Phase; triggers: boolean; rowsPerSec: number}[] = []
+type Mode = 'without' | 'with' | 'previous'
+const results: {phase: Phase; mode: Mode; round: number; rowsPerSec: number; cpuUsPerRow?: number}[] = []
+/** insert-batch writes this many times `--rows` (a batch goes ten times faster than single rows). */
+const BATCH_FACTOR = 4
+
+/** The outbox table of the `users` service, quoted. */
+function outboxName(w: Workspace): string {
+  return w.monolith.sql!.quoteTable(w.outbox('users'))
+}
+
+/** The capture triggers of the previous version on `users` (bigint key), as it generated them. */
+function previousTriggers(outbox: string): string[] {
+  const key = (rec: string): string => `JSON_ARRAY(CAST(${rec}.\`id\` AS CHAR))`
+  const insert = (op: string, rec: string): string =>
+    `INSERT INTO ${outbox} (entity, op, pk, created_at) VALUES ('users', '${op}', ${key(rec)}, UTC_TIMESTAMP(6))`
+  return [
+    `CREATE TRIGGER bench_prev_ai AFTER INSERT ON users FOR EACH ROW ${insert('U', 'NEW')}`,
+    `CREATE TRIGGER bench_prev_au AFTER UPDATE ON users FOR EACH ROW BEGIN
+  IF NOT (CAST(${key('OLD')} AS BINARY) <=> CAST(${key('NEW')} AS BINARY)) THEN ${insert('D', 'OLD')}; END IF;
+  ${insert('U', 'NEW')};
+END`,
+    `CREATE TRIGGER bench_prev_ad AFTER DELETE ON users FOR EACH ROW ${insert('D', 'OLD')}`,
+  ]
+}
+
+/** Recreates `users` with the capture of `mode` (the outbox emptied). */
+async function prepare(w: Workspace, mode: Mode | 'none'): Promise<void> {
+  await removeCapture(w, 'users', {dropOutbox: true})
+  await createUsers(engine, app)
+  await switchTo(w, mode)
+}
+
+/** Switches the triggers on `users` to those of `mode`, and empties the outbox. */
+async function switchTo(w: Workspace, mode: Mode | 'none'): Promise<void> {
+  if (engine === 'mysql') for (const s of ['ai', 'au', 'ad']) await app.exec(`DROP TRIGGER IF EXISTS bench_prev_${s}`)
+  await removeCapture(w, 'users')
+  if (mode === 'none' || mode === 'without') return
+  await installCapture(w, 'users')
+  await app.exec(`${engine === 'mysql' ? 'TRUNCATE TABLE' : 'TRUNCATE'} ${outboxName(w)}`)
+  if (mode === 'previous') {
+    await removeCapture(w, 'users')
+    for (const s of previousTriggers(outboxName(w))) await app.exec(s)
+  }
+}
+
+/**
+ * Each round recreates `users` and runs the three phases once per mode, the
+ * modes back to back in an order that rotates: a mode is compared with the
+ * round's other modes run seconds apart, under about the same load. The loss
+ * of a phase is the median of its rounds' losses. With --server-pid also the
+ * server's CPU time per row (all its threads and child processes): what a
+ * server that is CPU-bound loses, which other load hardly moves.
+ */
+async function overhead(w: Workspace, version: string): Promise<void> {
+  const modes: Mode[] = args.previous ? ['without', 'with', 'previous'] : ['without', 'with']
+  const batchRows = Math.ceil((rows * BATCH_FACTOR) / batch) * batch
+  log(
+    `${version}, per round and mode ${rows} single-row inserts, ${rows} updates, ${batchRows} rows in batches of ${batch}; ` +
+      `concurrency ${concurrency}, ${rounds} round(s), load average ${load().join(' ')}`,
+  )
+  for (let round = 1; round <= rounds; round++) {
+    await prepare(w, 'none')
+    let nextId = 0
+    for (const mode of modes.map((_, i) => modes[(i + round - 1) % modes.length])) {
+      await switchTo(w, mode)
+      const phase = async (name: Phase, n: number, tasks: number, task: (i: number) => Promise<unknown>): Promise<void> => {
+        const cpu0 = serverCpuMs()
+        const seconds = await timed(tasks, concurrency, task)
+        const cpu = serverCpuMs() - cpu0
+        const rowsPerSec = Math.round(n / seconds)
+        const cpuUsPerRow = args['server-pid'] ? Number(((cpu * 1000) / n).toFixed(2)) : undefined
+        results.push({phase: name, mode, round, rowsPerSec, cpuUsPerRow})
+        const measured = {rows: n, seconds: Number(seconds.toFixed(3)), rowsPerSec, cpuUsPerRow}
+        emit({bench: 'capture-overhead', engine, version, round, phase: name, mode, triggers: mode !== 'without', ...measured, load: load()})
+      }
+      const first = nextId
+      const one = insertSql(1)
+      await phase('insert-single', rows, rows, (i) => app.exec(one, userParams(first + i + 1)))
+      nextId += rows
+      const update = `UPDATE users SET loyalty_points = loyalty_points + 1, updated_at = ? WHERE id = ?`
+      await phase('update-single', rows, rows, (i) => app.exec(update, ['2024-05-06 07:08:09.5', first + ((i * 7919) % rows) + 1]))
+      const many = insertSql(batch)
+      const base = nextId
+      const batchParams = (b: number): unknown[] => Array.from({length: batch}, (_, j) => userParams(base + b * batch + j + 1)).flat()
+      await phase('insert-batch', batchRows, batchRows / batch, (b) => app.exec(many, batchParams(b)))
+      nextId += batchRows
+    }
+  }
+  const median = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b)
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+  }
+  const pct = (x: number): number => Number((x * 100).toFixed(1))
+  for (const phase of ['insert-single', 'update-single', 'insert-batch'] as const) {
+    const of = (m: Mode, round: number) => results.find((r) => r.phase === phase && r.mode === m && r.round === round)!
+    const perRound = <T>(f: (round: number) => T): T[] => Array.from({length: rounds}, (_, i) => f(i + 1))
+    const n = phase === 'insert-batch' ? batchRows : rows
+    const summary: Record<string, unknown> = {bench: 'capture-overhead', summary: true, engine, phase, rows: n, rounds}
+    for (const m of modes) {
+      const key = m === 'with' ? '' : `${m}_`
+      summary[`${m}_rows_per_s_median`] = Math.round(median(perRound((r) => of(m, r).rowsPerSec)))
+      if (args['server-pid']) summary[`${m}_cpu_us_per_row_median`] = Number(median(perRound((r) => of(m, r).cpuUsPerRow ?? 0)).toFixed(2))
+      if (m === 'without') continue
+      // the throughput lost, measured within each round (the modes seconds apart): its median and range
+      const losses = perRound((r) => pct(1 - of(m, r).rowsPerSec / of('without', r).rowsPerSec))
+      summary[`${key}loss_pct`] = pct(median(losses) / 100)
+      summary[`${key}loss_pct_range`] = [Math.min(...losses), Math.max(...losses)]
+      // the throughput a CPU-bound server loses: 1 - (CPU per row without) / (CPU per row with)
+      if (args['server-pid']) {
+        summary[`${key}cpu_loss_pct`] = pct(median(perRound((r) => 1 - (of('without', r).cpuUsPerRow ?? 0) / (of(m, r).cpuUsPerRow ?? 1))))
+      }
+    }
+    summary.load = load()
+    emit(summary)
+  }
+}
+
+/** CPU time in ms of the server (--server-pid): all threads of it and of its child processes (PostgreSQL's backends); 0 without --server-pid. */
+function serverCpuMs(): number {
+  const pid = args['server-pid']
+  if (!pid) return 0
+  const pids = [pid]
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue
+    try {
+      // the parent pid is the second field after the command name in parentheses
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8')
+      if (stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] === pid) pids.push(p)
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  let ns = 0
+  for (const p of pids) {
+    try {
+      for (const t of fs.readdirSync(`/proc/${p}/task`)) ns += Number(fs.readFileSync(`/proc/${p}/task/${t}/schedstat`, 'utf8').split(' ')[0])
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ns / 1e6
+}
+
+// ---------------------------------------------------------------------------
+// --breakdown: what one captured row costs inside MariaDB/MySQL, and of what
+
+/** One trigger variant of the breakdown: the outbox it writes (if any) and its bodies. */
+interface Variant {
+  readonly name: string
+  readonly what: string
+  /** Installs the variant on a fresh `users` (and outbox). */
+  install(w: Workspace): Promise<void>
+}
+
+function bodies(ai: string, au: string, ad = ai): string[] {
+  return [
+    `CREATE TRIGGER bench_ai AFTER INSERT ON users FOR EACH ROW ${ai}`,
+    `CREATE TRIGGER bench_au AFTER UPDATE ON users FOR EACH ROW ${au}`,
+    `CREATE TRIGGER bench_ad AFTER DELETE ON users FOR EACH ROW ${ad}`,
+  ]
+}
+
+const constRow = (outbox: string): string => `INSERT INTO ${outbox} (entity, op, pk, created_at) VALUES ('users', 'U', '["1"]', UTC_TIMESTAMP(6))`
+// narrow, and emptied after each workload: a MEMORY table holds max_heap_table_size (16 MB by default)
+const sideTable = (storage: string, index: boolean) => `CREATE TABLE bench_side (
+  id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, entity VARCHAR(16) NOT NULL, op CHAR(1) NOT NULL, pk VARCHAR(32) NOT NULL,
+  created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)${index ? ', KEY entity_idx (entity, id)' : ''}
+) ENGINE=${storage} DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`
+
+/** Triggers that insert a constant row into a side table of `storage`, primary key only. */
+async function constInto(w: Workspace, storage: 'MEMORY' | 'InnoDB'): Promise<void> {
+  await prepare(w, 'none')
+  await app.exec('DROP TABLE IF EXISTS bench_side')
+  await app.exec(sideTable(storage, false))
+  for (const s of bodies(constRow('bench_side'), constRow('bench_side'))) await app.exec(s)
+}
+
+const variants: Variant[] = [
+  {name: 'none', what: 'no trigger', install: (w) => prepare(w, 'none')},
+  {
+    name: 'empty-trigger',
+    what: 'triggers with an empty body: invoking a trigger, in its DEFINER security context',
+    install: async (w) => {
+      await prepare(w, 'none')
+      for (const s of bodies('BEGIN END', 'BEGIN END')) await app.exec(s)
+    },
+  },
+  {
+    name: 'const-memory',
+    what: 'one INSERT of a constant row into a MEMORY table: the statement a trigger runs, without storage',
+    install: (w) => constInto(w, 'MEMORY'),
+  },
+  {
+    name: 'const-innodb-noindex',
+    what: 'the same into InnoDB, primary key only: the row insert',
+    install: (w) => constInto(w, 'InnoDB'),
+  },
+  {
+    name: 'const-outbox',
+    what: 'the same into the outbox (InnoDB, with the (entity, id) index): the index',
+    install: async (w) => {
+      await prepare(w, 'none')
+      await installCapture(w, 'users')
+      await removeCapture(w, 'users')
+      const o = outboxName(w)
+      for (const s of bodies(constRow(o), constRow(o))) await app.exec(s)
+    },
+  },
+  {
+    name: 'previous',
+    what: 'the previous version: JSON_ARRAY(CAST(key AS CHAR)) keys, the key change checked on two renderings',
+    install: (w) => prepare(w, 'previous'),
+  },
+  {name: 'installed', what: 'the triggers installCapture installs now', install: (w) => prepare(w, 'with')},
+  {
+    name: 'previous-aggregate',
+    what:
+      "the previous version's triggers on an aggregate's child table holding its root's key (here users.id): " +
+      'INSERT … SELECT … FROM DUAL WHERE, old and new root on every update',
+    install: async (w) => {
+      await prepare(w, 'none')
+      await installCapture(w, 'users')
+      await removeCapture(w, 'users')
+      const o = outboxName(w)
+      const insert = (rec: string): string =>
+        `INSERT INTO ${o} (entity, op, pk, created_at) SELECT 'users', 'U', JSON_ARRAY(CAST(${rec}.id AS CHAR)), UTC_TIMESTAMP(6) FROM DUAL WHERE ${rec}.id IS NOT NULL`
+      for (const s of bodies(insert('NEW'), `BEGIN ${insert('OLD')}; ${insert('NEW')}; END`, insert('OLD'))) await app.exec(s)
+    },
+  },
+  {
+    name: 'installed-aggregate',
+    what: 'the same as installed now (mysqlCaptureDdl with roots.direct)',
+    install: async (w) => {
+      await prepare(w, 'none')
+      await installCapture(w, 'users')
+      await removeCapture(w, 'users')
+      const sql = w.monolith.sql!
+      const spec = {
+        ...{table: {name: 'users'}, key: [], keyTypes: [{type: 'bigint' as const}], roots: {direct: ['id']}},
+        ...{outbox: w.outbox('users'), service: 'users', entity: 'users', triggerPrefix: 'bench_agg'},
+      }
+      for (const s of mysqlCaptureDdl(sql, spec).install) await app.exec(s)
+    },
+  },
+]
+
+type Work = 'insert-select' | 'update-all' | 'insert-loop' | 'update-loop'
+const works: Work[] = ['insert-select', 'update-all', 'insert-loop', 'update-loop']
+
+/**
+ * Times `fn` in ms: with --server-pid the CPU time of the server thread that
+ * ran it (the thread whose CPU time grew most: background threads such as
+ * InnoDB's purge and page cleaner, which move from run to run, are left out),
+ * else wall time.
+ */
+async function serverTime(fn: () => Promise<unknown>): Promise<number> {
+  const pid = args['server-pid']
+  if (!pid) {
+    const start = performance.now()
+    await fn()
+    return performance.now() - start
+  }
+  const threads = (): Map<string, number> => {
+    const out = new Map<string, number>()
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+      try {
+        out.set(t, Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]))
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+    return out
+  }
+  const before = threads()
+  await fn()
+  let most = 0
+  for (const [t, ns] of threads()) most = Math.max(most, ns - (before.get(t) ?? 0))
+  return most / 1e6
+}
+
+async function breakdown(w: Workspace, version: string): Promise<void> {
+  const basis = args['server-pid'] ? 'server thread CPU' : 'wall'
+  log(`${version}: breakdown, ${rows} rows per workload, ${rounds} round(s), ${basis} time, load average ${load().join(' ')}`)
+  // the rows: a numbers table, so the workloads run as one statement each
+  await app.exec('DROP TABLE IF EXISTS bench_n')
+  await app.exec('CREATE TABLE bench_n (n INT NOT NULL PRIMARY KEY) ENGINE=InnoDB')
+  for (let i = 0; i < rows; i += 1000) {
+    const part = Array.from({length: Math.min(1000, rows - i)}, (_, j) => i + j + 1)
+    await app.exec(`INSERT INTO bench_n (n) VALUES ${part.map(() => '(?)').join(', ')}`, part)
+  }
+  await app.exec('DROP PROCEDURE IF EXISTS bench_loop_insert')
+  await app.exec(`CREATE PROCEDURE bench_loop_insert(n INT) BEGIN DECLARE i INT DEFAULT 1; START TRANSACTION;
+  WHILE i <= n DO
+    INSERT INTO users (id, email, full_name, password_hash, created_at, is_active, country, loyalty_points, balance, preferences, external_id)
+      VALUES (1000000000 + i, CONCAT('loop', i, '@example.com'), 'User', REPEAT('x', 60), '2024-01-02 03:04:05.123456', 1, 'DE', 5, 12.34, '{"lang": "en"}', UUID());
+    SET i = i + 1;
+  END WHILE; COMMIT; END`)
+  await app.exec('DROP PROCEDURE IF EXISTS bench_loop_update')
+  await app.exec(`CREATE PROCEDURE bench_loop_update(n INT) BEGIN DECLARE i INT DEFAULT 1; START TRANSACTION;
+  WHILE i <= n DO
+    UPDATE users SET loyalty_points = loyalty_points + 1, updated_at = '2024-05-06 07:08:09.5' WHERE id = i;
+    SET i = i + 1;
+  END WHILE; COMMIT; END`)
+  const run: Record<Work, string> = {
+    'insert-select': `INSERT INTO users (id, email, full_name, password_hash, created_at, is_active, country, loyalty_points, balance, preferences, external_id)
+      SELECT n, CONCAT('user', n, '@example.com'), CONCAT('User Number ', n), REPEAT('x', 60), '2024-01-02 03:04:05.123456', n % 3 <> 0, 'DE', n % 1000, 12.34, '{"lang": "en", "n": 3}', UUID() FROM bench_n`,
+    'update-all': `UPDATE users SET loyalty_points = loyalty_points + 1 WHERE id <= ${rows}`,
+    'insert-loop': `CALL bench_loop_insert(${rows})`,
+    'update-loop': `CALL bench_loop_update(${rows})`,
+  }
+  const picked = args.variants?.split(',')
+  const chosen = variants.filter((v) => v.name === 'none' || !picked || picked.includes(v.name))
+  const times = new Map<string, Record<Work, number[]>>()
+  for (let round = 1; round <= rounds; round++) {
+    const order = round % 2 ? chosen : [...chosen].reverse()
+    for (const v of order) {
+      await v.install(w)
+      const t = times.get(v.name) ?? {'insert-select': [], 'update-all': [], 'insert-loop': [], 'update-loop': []}
+      for (const work of works) {
+        t[work].push(((await serverTime(() => app.exec(run[work]))) * 1000) / rows)
+        if (v.name.startsWith('const-') && v.name !== 'const-outbox') await app.exec('DELETE FROM bench_side')
+      }
+      times.set(v.name, t)
+    }
+  }
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  const base = times.get('none')!
+  for (const v of chosen) {
+    const t = times.get(v.name)!
+    const us: Record<string, number> = {}
+    const extra: Record<string, number> = {}
+    const range: Record<string, [number, number]> = {}
+    for (const work of works) {
+      us[work] = Number(median(t[work]).toFixed(2))
+      extra[work] = Number((median(t[work]) - median(base[work])).toFixed(2))
+      range[work] = [Number(Math.min(...t[work]).toFixed(2)), Number(Math.max(...t[work]).toFixed(2))]
+    }
+    const variant = {variant: v.name, what: v.what, us_per_row: us, us_per_row_over_none: extra, range}
+    emit({bench: 'capture-overhead', breakdown: true, engine, version, rows, rounds, basis, ...variant, load: load()})
+  }
+  await app.exec('DROP TABLE IF EXISTS bench_n, bench_side')
+}
 
 try {
   await createUsers(engine, app)
   ws = await Workspace.open(plan, {runId: randomUUID()})
   const info = await ws.monolith.info()
-  log(`${info.version}, ${rows} rows per phase, concurrency ${concurrency}, batch ${batch}, ${rounds} round(s)`)
-  for (let round = 1; round <= rounds; round++) {
-    for (const triggers of [false, true]) {
-      await removeCapture(ws, 'users', {dropOutbox: true})
-      await createUsers(engine, app)
-      if (triggers) await installCapture(ws, 'users')
-      const record = (phase: Phase, seconds: number, n: number) => {
-        const rowsPerSec = Math.round(n / seconds)
-        results.push({phase, triggers, rowsPerSec})
-        emit({bench: 'capture-overhead', engine, version: info.version, round, phase, triggers, rows: n, seconds: Number(seconds.toFixed(3)), rowsPerSec})
-      }
-      const one = insertSql(1)
-      record('insert-single', await timed(rows, concurrency, (i) => app.exec(one, userParams(i + 1))), rows)
-      record(
-        'update-single',
-        await timed(rows, concurrency, (i) => app.exec(`UPDATE users SET loyalty_points = loyalty_points + 1, updated_at = ? WHERE id = ?`, ['2024-05-06 07:08:09.5', ((i * 7919) % rows) + 1])),
-        rows,
-      )
-      const many = insertSql(batch)
-      const batches = Math.ceil(rows / batch)
-      record(
-        'insert-batch',
-        await timed(batches, concurrency, (b) => app.exec(many, Array.from({length: batch}, (_, j) => userParams(rows + b * batch + j + 1)).flat())),
-        batches * batch,
-      )
-    }
-  }
-  for (const phase of ['insert-single', 'update-single', 'insert-batch'] as const) {
-    const best = (t: boolean) => Math.max(...results.filter((r) => r.phase === phase && r.triggers === t).map((r) => r.rowsPerSec))
-    const without = best(false)
-    const withTriggers = best(true)
-    emit({bench: 'capture-overhead', summary: true, engine, phase, rows, without_rows_per_s: without, with_rows_per_s: withTriggers, loss_pct: Number((((without - withTriggers) / without) * 100).toFixed(1))})
-  }
+  if (args.breakdown) await breakdown(ws, info.version)
+  else await overhead(ws, info.version)
 } finally {
   if (ws) await removeCapture(ws, 'users', {dropOutbox: true}).catch(() => undefined)
   await ws?.close()

@@ -31,8 +31,10 @@ function bytes(s: string): string {
  */
 export function rowTextLine(quoteId: (name: string) => string, columns: readonly Projection[], format: RowTextFormat, charsets: ReadonlyMap<string, string> = new Map()): string {
   const nul = bytes('\\N')
+  // on the bytes (BINARY): REPLACE on a multi-byte character set steps through every character
+  // (a third of MariaDB's time in a backfill, measured with perf); on binary it searches with memchr
   const esc = (e: string): string =>
-    `REPLACE(REPLACE(REPLACE(REPLACE(${e}, ${bytes('\\')}, ${bytes('\\\\')}), ${bytes('\t')}, ${bytes('\\t')}), ${bytes('\n')}, ${bytes('\\n')}), ${bytes('\r')}, ${bytes('\\r')})`
+    `REPLACE(REPLACE(REPLACE(REPLACE(CAST(${e} AS BINARY), ${bytes('\\')}, ${bytes('\\\\')}), ${bytes('\t')}, ${bytes('\\t')}), ${bytes('\n')}, ${bytes('\\n')}), ${bytes('\r')}, ${bytes('\\r')})`
   const fields = columns.map((c) => {
     const col = quoteId(c.column ?? c.name)
     switch (c.type?.type) {
@@ -47,7 +49,8 @@ export function rowTextLine(quoteId: (name: string) => string, columns: readonly
       case 'char':
       case 'json':
         // a column stored in another character set is converted to UTF-8 first; UTF-8 columns are taken byte for byte
-        return `IFNULL(${esc(isUtf8(charsets.get(c.column ?? c.name)) ? col : `CONVERT(${col} USING utf8mb4)`)}, ${nul})`
+        // (MySQL's JSON type, which has no character set, through CONVERT: its text, not its storage format)
+        return `IFNULL(${esc(c.type?.type !== 'json' && isUtf8(charsets.get(c.column ?? c.name)) ? col : `CONVERT(${col} USING utf8mb4)`)}, ${nul})`
       default:
         // numbers, decimals, dates and times: the server's own text, which is what mysql2 returns with dateStrings and bigNumberStrings
         return `IFNULL(${col}, ${nul})`
