@@ -13,7 +13,7 @@ Then it stops the load, lets the reverse relay catch up, runs a final diff, chec
 
 The databases go to a temporary directory and are removed at the end (the report stays there); with --keep DIR the databases, the report and the demo's plan (strangler.config.json) stay in DIR, where every strangler command works on them (cd DIR && strangler status).`
   static override examples = [
-    {description: 'The whole walk with 100,000 users (800,000 rows; about a minute and a half on two idle cores)', command: '<%= config.bin %> <%= command.id %>'},
+    {description: 'The whole walk with 100,000 users (800,000 rows; about a minute on two idle cores)', command: '<%= config.bin %> <%= command.id %>'},
     {
       description: 'A half-minute run, keeping the databases, the plan and the report',
       command: '<%= config.bin %> <%= command.id %> --rows 10000 --keep ./demo',
