@@ -540,19 +540,52 @@ export class Relay {
   }
 
   /** The monolith table of an entity was truncated: empty its target, then consume the change. */
-  private async applyTruncate(row: {id: string; entity: string}, scope: readonly ResolvedEntity[], t: RelayTotals, started: number): Promise<number> {
+  /**
+   * A TRUNCATE captured on the monolith (PostgreSQL). Of the entity's own
+   * table (pk `[]`): the target is emptied. Of a related table of an aggregate
+   * (pk `[relation]`): every root is re-assembled, a page of root keys at a
+   * time, as the relay applies any change (roots the table no longer
+   * contributes to lose those parts).
+   */
+  private async applyTruncate(row: {id: string; entity: string; pk: string}, scope: readonly ResolvedEntity[], t: RelayTotals, started: number): Promise<number> {
     await this.confirmLock()
     this.lastId = BigInt(row.id)
     const entity = scope.find((e) => e.name === row.entity)!
     const target = await this.target()
-    this.log.warn(`${entity.source.name} was truncated in the monolith: emptying ${entity.target.name}`)
-    const deleted = await this.retry(() => emptyTarget(target, entity), `emptying ${entity.target.name}`)
+    let upserts = 0
+    let deletes = 0
+    if (relatedTruncate(row.pk)) {
+      this.log.warn(`a table of the ${entity.name} aggregate was truncated in the monolith: re-assembling every document of ${entity.target.name}`)
+      const keyCols = entity.sourceKey.map((k, i) => ({name: k, column: k, type: entity.sourceKeyTypes[i]}))
+      let after: KeyTuple | undefined
+      for (;;) {
+        const page = await this.retry(
+          () => this.ws.monolith.readRange({table: entity.source, key: entity.sourceKey, keyTypes: entity.sourceKeyTypes, columns: keyCols, filter: entity.filter, after, limit: this.batchSize}),
+          `reading the keys of ${entity.source.name}`,
+        )
+        if (!page.length) break
+        await this.confirmLock()
+        const works = page.map((r): KeyWork => {
+          const key = keyOf(r, entity.sourceKey)
+          return {key, identity: keyIdentity(key, entity.sourceKeyTypes), pk: encodeKey(key), ids: []}
+        })
+        const res = await this.applyKeys(entity, works)
+        upserts += res.upserts
+        deletes += res.deletes
+        after = works.at(-1)!.key
+      }
+    } else {
+      this.log.warn(`${entity.source.name} was truncated in the monolith: emptying ${entity.target.name}`)
+      deletes = await this.retry(() => emptyTarget(target, entity), `emptying ${entity.target.name}`)
+    }
     await this.retry(() => this.outbox.remove([row.id]), 'removing consumed outbox rows')
-    const report: BatchReport = {changes: 1, applied: deleted, upserts: 0, deletes: deleted, deadLettered: 0, retries: 0, batchMs: performance.now() - started, at: Date.now()}
+    const applied = upserts + deletes
+    const report: BatchReport = {changes: 1, applied, upserts, deletes, deadLettered: 0, retries: 0, batchMs: performance.now() - started, at: Date.now()}
     t.batches++
     t.changes += 1
-    t.applied += deleted
-    t.deletes += deleted
+    t.applied += applied
+    t.upserts += upserts
+    t.deletes += deletes
     this.report(report)
     return 1
   }
@@ -711,5 +744,15 @@ export class Relay {
     const lag = await this.lag()
     t.lagSeconds = lag.lagSeconds
     t.pending = lag.pending
+  }
+}
+
+/** Whether a TRUNCATE change came from a related table of an aggregate (pk `[relation]`), not the entity's own (`[]`). */
+function relatedTruncate(pk: string): boolean {
+  try {
+    const v: unknown = JSON.parse(pk)
+    return Array.isArray(v) && v.length > 0
+  } catch {
+    return false
   }
 }

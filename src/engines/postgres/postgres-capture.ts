@@ -134,7 +134,7 @@ function pgRootsCaptureDdl(q: Quoter, spec: CaptureSpec, fnRef: string, trg: str
     const text = `json_build_array(${[...head, ...refs.map((c) => `to_json(${c}) #>> '{}'`)].join(', ')})::text`
     return `CASE WHEN ${refs.map((c) => `${c} IS NOT NULL`).join(' AND ')} THEN ${text} END`
   }
-  const insert = (pk: string): string => `INSERT INTO ${q.quoteTable(spec.outbox)} (entity, op, pk) VALUES (${lit(spec.entity)}, '${direct ? 'U' : 'R'}', ${pk});`
+  const insert = (pk: string, op: 'U' | 'R' | 'T' = direct ? 'U' : 'R'): string => `INSERT INTO ${q.quoteTable(spec.outbox)} (entity, op, pk) VALUES (${lit(spec.entity)}, '${op}', ${pk});`
   const install = [
     `CREATE OR REPLACE FUNCTION ${fnRef}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $strangler$
 DECLARE
@@ -158,6 +158,23 @@ END
 $strangler$`,
     `CREATE OR REPLACE TRIGGER ${q.quoteId(trg)} AFTER INSERT OR UPDATE OR DELETE ON ${q.quoteTable(spec.table)} FOR EACH ROW EXECUTE FUNCTION ${fnRef}()`,
   ]
-  const remove = [`DROP TRIGGER IF EXISTS ${q.quoteId(trg)} ON ${q.quoteTable(spec.table)}`, `DROP FUNCTION IF EXISTS ${fnRef}()`]
+  // TRUNCATE fires no row trigger: a statement trigger has the relay re-assemble every root (pk `[relation]`)
+  const tfn = q.quoteTable({schema: spec.table.schema, name: boundedName([spec.triggerPrefix, 'tfn'])})
+  const ttrg = q.quoteId(boundedName([spec.triggerPrefix, 'trt']))
+  install.push(
+    `CREATE OR REPLACE FUNCTION ${tfn}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $strangler$
+BEGIN
+  ${insert(lit(`[${roots.relation ?? 0}]`), 'T')}
+  RETURN NULL;
+END
+$strangler$`,
+    `CREATE OR REPLACE TRIGGER ${ttrg} AFTER TRUNCATE ON ${q.quoteTable(spec.table)} FOR EACH STATEMENT EXECUTE FUNCTION ${tfn}()`,
+  )
+  const remove = [
+    `DROP TRIGGER IF EXISTS ${q.quoteId(trg)} ON ${q.quoteTable(spec.table)}`,
+    `DROP FUNCTION IF EXISTS ${fnRef}()`,
+    `DROP TRIGGER IF EXISTS ${ttrg} ON ${q.quoteTable(spec.table)}`,
+    `DROP FUNCTION IF EXISTS ${tfn}()`,
+  ]
   return {install, remove}
 }
