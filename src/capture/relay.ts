@@ -498,14 +498,7 @@ export class Relay {
       applied.push({entity, works: res.applied})
       for (const f of res.failed) failed.push({entity, ...f})
     }
-    for (const f of failed) {
-      this.log.warn(`key ${f.work.pk} of ${f.entity.name} failed; sent to the dead-letter table: ${f.error}`)
-      const dl = await this.retry(
-        () => recordDeadLetter(this.ws.state, {service: this.service, entity: f.entity.name, pk: f.work.pk, error: f.error}, this.deadLetterBaseMs()),
-        'recording a dead letter',
-      )
-      if (dl.attempts === 1) this.unresolved = Math.max(0, this.unresolved) + 1
-    }
+    await this.deadLetter(failed)
     crashPoint('relay:after-apply')
     await this.retry(() => this.outbox.remove(rows.map((r) => r.id)), 'removing consumed outbox rows')
     crashPoint('relay:after-cleanup')
@@ -554,6 +547,7 @@ export class Relay {
     const target = await this.target()
     let upserts = 0
     let deletes = 0
+    let failed = 0
     if (relatedTruncate(row.pk)) {
       this.log.warn(`a table of the ${entity.name} aggregate was truncated in the monolith: re-assembling every document of ${entity.target.name}`)
       const keyCols = entity.sourceKey.map((k, i) => ({name: k, column: k, type: entity.sourceKeyTypes[i]}))
@@ -569,9 +563,12 @@ export class Relay {
           const key = keyOf(r, entity.sourceKey)
           return {key, identity: keyIdentity(key, entity.sourceKeyTypes), pk: encodeKey(key), ids: []}
         })
-        const res = await this.applyKeys(entity, works)
+        // a root that fails to apply is dead-lettered, as in any batch: the others go on
+        const res = await this.applyEntity(entity, works)
+        await this.deadLetter(res.failed.map((f) => ({entity, ...f})))
         upserts += res.upserts
         deletes += res.deletes
+        failed += res.failed.length
         after = works.at(-1)!.key
       }
     } else {
@@ -580,14 +577,27 @@ export class Relay {
     }
     await this.retry(() => this.outbox.remove([row.id]), 'removing consumed outbox rows')
     const applied = upserts + deletes
-    const report: BatchReport = {changes: 1, applied, upserts, deletes, deadLettered: 0, retries: 0, batchMs: performance.now() - started, at: Date.now()}
+    const report: BatchReport = {changes: 1, applied, upserts, deletes, deadLettered: failed, retries: 0, batchMs: performance.now() - started, at: Date.now()}
     t.batches++
     t.changes += 1
     t.applied += applied
     t.upserts += upserts
     t.deletes += deletes
+    t.deadLettered += failed
     this.report(report)
     return 1
+  }
+
+  /** Records keys that failed to apply in the dead-letter table, to be retried later. */
+  private async deadLetter(failed: readonly {entity: ResolvedEntity; work: KeyWork; error: string}[]): Promise<void> {
+    for (const f of failed) {
+      this.log.warn(`key ${f.work.pk} of ${f.entity.name} failed; sent to the dead-letter table: ${f.error}`)
+      const dl = await this.retry(
+        () => recordDeadLetter(this.ws.state, {service: this.service, entity: f.entity.name, pk: f.work.pk, error: f.error}, this.deadLetterBaseMs()),
+        'recording a dead letter',
+      )
+      if (dl.attempts === 1) this.unresolved = Math.max(0, this.unresolved) + 1
+    }
   }
 
   private report(r: BatchReport): void {
