@@ -249,6 +249,14 @@ const sideTable = (storage: string, index: boolean) => `CREATE TABLE bench_side 
   created_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)${index ? ', KEY entity_idx (entity, id)' : ''}
 ) ENGINE=${storage} DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`
 
+/** The outbox as installCapture creates it, without triggers: its quoted name. */
+async function bareOutbox(w: Workspace): Promise<string> {
+  await prepare(w, 'none')
+  await installCapture(w, 'users')
+  await removeCapture(w, 'users')
+  return outboxName(w)
+}
+
 /** Triggers that insert a constant row into a side table of `storage`, primary key only. */
 async function constInto(w: Workspace, storage: 'MEMORY' | 'InnoDB'): Promise<void> {
   await prepare(w, 'none')
@@ -281,10 +289,7 @@ const variants: Variant[] = [
     name: 'const-outbox',
     what: 'the same into the outbox (InnoDB, with the (entity, id) index): the index',
     install: async (w) => {
-      await prepare(w, 'none')
-      await installCapture(w, 'users')
-      await removeCapture(w, 'users')
-      const o = outboxName(w)
+      const o = await bareOutbox(w)
       for (const s of bodies(constRow(o), constRow(o))) await app.exec(s)
     },
   },
@@ -300,10 +305,7 @@ const variants: Variant[] = [
       "the previous version's triggers on an aggregate's child table holding its root's key (here users.id): " +
       'INSERT … SELECT … FROM DUAL WHERE, old and new root on every update',
     install: async (w) => {
-      await prepare(w, 'none')
-      await installCapture(w, 'users')
-      await removeCapture(w, 'users')
-      const o = outboxName(w)
+      const o = await bareOutbox(w)
       const insert = (rec: string): string =>
         `INSERT INTO ${o} (entity, op, pk, created_at) SELECT 'users', 'U', JSON_ARRAY(CAST(${rec}.id AS CHAR)), UTC_TIMESTAMP(6) FROM DUAL WHERE ${rec}.id IS NOT NULL`
       for (const s of bodies(insert('NEW'), `BEGIN ${insert('OLD')}; ${insert('NEW')}; END`, insert('OLD'))) await app.exec(s)
@@ -313,13 +315,17 @@ const variants: Variant[] = [
     name: 'installed-aggregate',
     what: 'the same as installed now (mysqlCaptureDdl with roots.direct)',
     install: async (w) => {
-      await prepare(w, 'none')
-      await installCapture(w, 'users')
-      await removeCapture(w, 'users')
+      await bareOutbox(w)
       const sql = w.monolith.sql!
       const spec = {
-        ...{table: {name: 'users'}, key: [], keyTypes: [{type: 'bigint' as const}], roots: {direct: ['id']}},
-        ...{outbox: w.outbox('users'), service: 'users', entity: 'users', triggerPrefix: 'bench_agg'},
+        table: {name: 'users'},
+        key: [],
+        keyTypes: [{type: 'bigint' as const}],
+        roots: {direct: ['id']},
+        outbox: w.outbox('users'),
+        service: 'users',
+        entity: 'users',
+        triggerPrefix: 'bench_agg',
       }
       for (const s of mysqlCaptureDdl(sql, spec).install) await app.exec(s)
     },

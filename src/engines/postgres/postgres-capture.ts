@@ -7,6 +7,11 @@ interface Quoter {
   quoteTable(ref: TableRef): string
 }
 
+/** A string literal (trigger bodies cannot take parameters; standard_conforming_strings). */
+function lit(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`
+}
+
 /** The outbox: one row per captured change, consumed by the relay as a queue. */
 export function pgOutboxDdl(q: Quoter, outbox: TableRef): string[] {
   const idx = q.quoteId(boundedName([outbox.name, 'entity_idx']))
@@ -52,7 +57,6 @@ export function pgCaptureDdl(q: Quoter, spec: CaptureSpec): {install: string[]; 
   const outbox = q.quoteTable(spec.outbox)
   const named = (suffix: string): string => boundedName([spec.triggerPrefix, suffix])
   const fn = q.quoteTable({schema: spec.table.schema, name: named('sfn')})
-  const lit = (s: string): string => `'${s.replace(/'/g, "''")}'`
   const keyOf = (alias: string): string => `json_build_array(${spec.key.map((k) => `to_json(${alias}.${q.quoteId(k)}) #>> '{}'`).join(', ')})::text`
   const select = (op: 'U' | 'D', rows: string): string => `INSERT INTO ${outbox} (entity, op, pk) SELECT ${lit(spec.entity)}, '${op}', ${keyOf('r')} FROM ${rows} AS r;`
   const OLD_ROWS = 'strangler_old'
@@ -123,7 +127,6 @@ $strangler$`,
  */
 function pgRootsCaptureDdl(q: Quoter, spec: CaptureSpec, fnRef: string, trg: string): {install: string[]; remove: string[]} {
   const roots = spec.roots!
-  const lit = (s: string): string => `'${s.replace(/'/g, "''")}'`
   // the relay joins to the roots when it consumes an R change (see RootKeyPath.relation)
   const direct = roots.direct !== undefined
   const cols = direct ? (roots.direct ?? []) : (roots.match ?? []).map(([, c]) => c)
