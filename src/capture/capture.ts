@@ -5,6 +5,8 @@ import {targetRefFor} from '../mapping/entity-mapping.js'
 import {UserError} from '../util/errors.js'
 import {planRelationTables, relationCaptures, relationTriggerPrefix} from './aggregate-capture.js'
 import type {Workspace} from '../workspace.js'
+import {checkLogicalCapture, installLogical, LogicalFeed, logicalInstalled, logicalNames, logicalStatements, removeLogical, type LogicalNames} from './logical.js'
+import {Outbox} from './outbox.js'
 
 /**
  * Change capture on the monolith: one outbox table per service and, on every
@@ -20,6 +22,42 @@ const PREFIX_MAX = 55
 function sqlOf(ws: Workspace): SqlCapabilities {
   if (!ws.monolith.sql) throw new UserError('Change capture needs a PostgreSQL or MySQL/MariaDB monolith.', {code: 'E_CONFIG'})
   return ws.monolith.sql
+}
+
+/** How the service's changes are captured: the service's `capture`, else the monolith's. */
+export function captureMethod(ws: Workspace, service: string): 'triggers' | 'logical' {
+  return ws.service(service).capture ?? ws.plan.monolith.capture ?? 'triggers'
+}
+
+const namesCache = new WeakMap<Workspace, Map<string, LogicalNames>>()
+
+/** The service's replication slot and publication (logical capture). */
+export async function serviceLogicalNames(ws: Workspace, service: string): Promise<LogicalNames> {
+  const cache = namesCache.get(ws) ?? new Map<string, LogicalNames>()
+  namesCache.set(ws, cache)
+  const hit = cache.get(service)
+  if (hit) return hit
+  const [r] = await sqlOf(ws).query<{db: string}>(`SELECT current_database() AS db`)
+  const names = logicalNames(ws.plan.state.prefix, service, String(r?.db ?? ''), ws.monolith.defaultSchema)
+  cache.set(service, names)
+  return names
+}
+
+/** Root specs (their tables go to the publication under logical capture) and related specs (always triggers). */
+function splitSpecs(specs: readonly CaptureSpec[]): {roots: CaptureSpec[]; related: CaptureSpec[]} {
+  return {roots: specs.filter((s) => !s.roots), related: specs.filter((s) => s.roots)}
+}
+
+/** The feed from the service's slot to its outbox, under logical capture. */
+export async function logicalFeed(ws: Workspace, service: string): Promise<LogicalFeed | undefined> {
+  if (captureMethod(ws, service) !== 'logical') return undefined
+  const {roots} = splitSpecs(await captureSpecs(ws, service))
+  return new LogicalFeed(ws.monolith, await serviceLogicalNames(ws, service), ws.outbox(service), roots)
+}
+
+/** The service's outbox; under logical capture, reading it first moves what the slot decoded into it. */
+export function serviceOutbox(ws: Workspace, service: string): Outbox {
+  return new Outbox(ws.monolith, ws.outbox(service), captureMethod(ws, service) === 'logical' ? () => logicalFeed(ws, service) : undefined)
 }
 
 /** Name prefix of the triggers (and function) capturing one entity: `strangler_<service>_<entity>`. */
@@ -57,10 +95,26 @@ export async function captureStatements(ws: Workspace, service: string, opts: {d
   const sql = sqlOf(ws)
   const install = [...sql.outboxDdl(ws.outbox(service))]
   const remove: string[] = []
-  for (const spec of await captureSpecs(ws, service)) {
-    const ddl = sql.captureDdl(spec)
+  const specs = await captureSpecs(ws, service)
+  const logical = captureMethod(ws, service) === 'logical'
+  if (logical) {
+    const {roots, related} = splitSpecs(specs)
+    const ddl = logicalStatements(sql, await serviceLogicalNames(ws, service), roots.map((s) => s.table))
     install.push(...ddl.install)
+    // the root tables' triggers of an earlier trigger capture, once the slot captures (a moment of both: changes twice, never none)
+    for (const spec of roots) install.push(...sql.captureDdl(spec).remove)
+    for (const spec of related) {
+      const d = sql.captureDdl(spec)
+      install.push(...d.install)
+      remove.push(...d.remove)
+    }
     remove.push(...ddl.remove)
+  } else {
+    for (const spec of specs) {
+      const ddl = sql.captureDdl(spec)
+      install.push(...ddl.install)
+      remove.push(...ddl.remove)
+    }
   }
   if (opts.dropOutbox) remove.push(dropOutboxStatement(sql, ws.outbox(service)))
   return {install, remove}
@@ -84,14 +138,57 @@ export async function installCapture(ws: Workspace, service: string, opts: {repl
     await sql.execute(stmt)
     ran.push(stmt)
   }
+  const specs = await captureSpecs(ws, service)
+  const logical = captureMethod(ws, service) === 'logical'
+  const {roots, related} = splitSpecs(specs)
+  if (logical) await checkLogicalFirst(ws, service, roots)
   for (const stmt of sql.outboxDdl(ws.outbox(service))) await run(stmt)
   await probeOutbox(sql, ws.outbox(service))
-  for (const spec of await captureSpecs(ws, service)) {
+  if (logical) {
+    ws.log.debug(`installing logical capture (slot and publication)`, {service, component: 'capture'})
+    ran.push(...(await installLogical(ws.monolith, await serviceLogicalNames(ws, service), roots)))
+    // triggers of an earlier trigger capture on the root tables go once the slot captures
+    for (const spec of roots) if ((await capturedEvents(sql, spec)).length) for (const stmt of sql.captureDdl(spec).remove) await run(stmt)
+  }
+  for (const spec of logical ? related : specs) {
     if (!opts.replace && (await triggersComplete(sql, spec))) continue
     ws.log.debug(`installing capture on ${spec.table.name}`, {service, component: 'capture', entity: spec.entity})
     for (const stmt of sql.captureDdl(spec).install) await run(stmt)
   }
+  if (!logical) ran.push(...(await retireSlot(ws, service)))
   return ran
+}
+
+/** Logical capture's preconditions, before anything (the outbox included) is created. */
+async function checkLogicalFirst(ws: Workspace, service: string, roots: readonly CaptureSpec[]): Promise<void> {
+  await checkLogicalCapture(ws.monolith, roots, await serviceLogicalNames(ws, service))
+}
+
+/**
+ * Back from logical capture to triggers: once the triggers capture (they are
+ * installed first), what is still in the slot goes to the outbox and the slot
+ * and publication are dropped. Nothing when the service never had a slot.
+ */
+async function retireSlot(ws: Workspace, service: string): Promise<string[]> {
+  const sql = sqlOf(ws)
+  if (sql.dialect !== 'postgres' || !(await slotsVisible(ws))) return []
+  const names = await serviceLogicalNames(ws, service)
+  const [slot] = await sql.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, [names.slot])
+  if (!slot) return []
+  const {roots} = splitSpecs(await captureSpecs(ws, service))
+  const feed = new LogicalFeed(ws.monolith, names, ws.outbox(service), roots)
+  while ((await feed.pump()) > 0);
+  return removeLogical(ws.monolith, names)
+}
+
+/** Whether the server has replication slots to look at (PGlite has no logical decoding). */
+async function slotsVisible(ws: Workspace): Promise<boolean> {
+  try {
+    const [r] = await sqlOf(ws).query<{w: string}>(`SELECT current_setting('wal_level') AS w`)
+    return r?.w === 'logical'
+  } catch {
+    return false
+  }
 }
 
 /** Entity name of the probe row: not an identifier, so never an entity's. */
@@ -128,6 +225,9 @@ export async function removeCapture(ws: Workspace, service: string, opts: {dropO
       }
     }
   }
+  if (captureMethod(ws, service) === 'logical' || (sql.dialect === 'postgres' && (await slotsVisible(ws)))) {
+    ran.push(...(await removeLogical(ws.monolith, await serviceLogicalNames(ws, service))))
+  }
   if (opts.dropOutbox) {
     const stmt = dropOutboxStatement(sql, ws.outbox(service))
     await sql.execute(stmt)
@@ -140,8 +240,10 @@ export async function removeCapture(ws: Workspace, service: string, opts: {dropO
 export async function captureState(ws: Workspace, service: string): Promise<{entity: string; table: TableRef; events: string[]; installed: boolean}[]> {
   const sql = sqlOf(ws)
   const out = []
-  for (const spec of await captureSpecs(ws, service)) {
-    const events = await capturedEvents(sql, spec)
+  const specs = await captureSpecs(ws, service)
+  const published = captureMethod(ws, service) === 'logical' ? await logicalInstalled(ws.monolith, await serviceLogicalNames(ws, service), splitSpecs(specs).roots.map((s) => s.table)) : undefined
+  for (const spec of specs) {
+    const events = published && !spec.roots ? (published.has(sql.quoteTable(spec.table)) ? ['DELETE', 'INSERT', 'TRUNCATE', 'UPDATE'] : []) : await capturedEvents(sql, spec)
     out.push({entity: spec.entity, table: spec.table, events, installed: ['INSERT', 'UPDATE', 'DELETE'].every((e) => events.includes(e))})
   }
   return out

@@ -2,6 +2,7 @@ import {canonicalValue} from '../diff/canonical.js'
 import type {Engine, SqlCapabilities} from '../engines/engine.js'
 import type {TableRef} from '../engines/types.js'
 import {UserError} from '../util/errors.js'
+import type {LogicalFeed} from './logical.js'
 
 /** One row of a service's outbox. */
 export interface OutboxRow {
@@ -32,12 +33,25 @@ export class Outbox {
   readonly table: TableRef
   private readonly sql: SqlCapabilities
   private readonly engine: Engine
+  /** Logical capture: the slot's changes are moved in before the outbox is read (resolved on first use). */
+  private readonly feedOf?: () => Promise<LogicalFeed | undefined>
+  private feedP?: Promise<LogicalFeed | undefined>
 
-  constructor(monolith: Engine, table: TableRef) {
+  constructor(monolith: Engine, table: TableRef, feed?: () => Promise<LogicalFeed | undefined>) {
     if (!monolith.sql) throw new UserError('The monolith must be PostgreSQL or MySQL/MariaDB to capture changes.', {code: 'E_CONFIG'})
     this.engine = monolith
     this.sql = monolith.sql
     this.table = table
+    this.feedOf = feed
+  }
+
+  private async feed(): Promise<LogicalFeed | undefined> {
+    if (!this.feedOf) return undefined
+    this.feedP ??= this.feedOf().catch((err: unknown) => {
+      this.feedP = undefined
+      throw err
+    })
+    return this.feedP
   }
 
   exists(): Promise<boolean> {
@@ -53,6 +67,7 @@ export class Outbox {
   /** The oldest `limit` rows (by id) of these entities (all when undefined). */
   async fetch(limit: number, entities?: readonly string[]): Promise<OutboxRow[]> {
     if (entities && !entities.length) return []
+    await (await this.feed())?.pump()
     const q = (c: string): string => this.sql.quoteId(c)
     const params: unknown[] = []
     const where = this.entityWhere(entities, params)
@@ -71,6 +86,8 @@ export class Outbox {
 
   /** The highest id now in the outbox, or null when it is empty: a drain consumes up to it and stops, however fast new changes arrive. */
   async highWaterMark(): Promise<string | null> {
+    // a drain consumes every change committed before it started
+    await (await this.feed())?.pump({flush: true})
     const [r] = await this.sql.query<Record<string, unknown>>(`SELECT MAX(${this.sql.quoteId('id')}) AS ${this.sql.quoteId('m')} FROM ${this.sql.quoteTable(this.table)}`, [])
     return r?.m === null || r?.m === undefined ? null : String(r.m)
   }
@@ -95,9 +112,17 @@ export class Outbox {
       `SELECT COUNT(*) AS ${this.sql.quoteId('n')}, MIN(${this.sql.quoteId('created_at')}) AS ${this.sql.quoteId('oldest')}, CURRENT_TIMESTAMP(6) AS ${this.sql.quoteId('now')} FROM ${this.sql.quoteTable(this.table)}${where}`,
       params,
     )
-    const pending = Number(r?.n ?? 0)
-    if (!pending || r?.oldest === null || r?.oldest === undefined) return {lagSeconds: 0, pending}
-    const age = utcMillis(r.now) - utcMillis(r.oldest)
+    let pending = Number(r?.n ?? 0)
+    let oldest = pending ? r?.oldest : undefined
+    // logical capture: what the slot decoded and no feed has moved into the outbox yet is behind too
+    const feed = await this.feed()
+    const slot = feed ? await feed.backlog() : undefined
+    if (slot?.changes) {
+      pending += slot.changes
+      if (slot.oldest && (oldest === null || oldest === undefined || utcMillis(slot.oldest) < utcMillis(oldest))) oldest = slot.oldest
+    }
+    if (!pending || oldest === null || oldest === undefined) return {lagSeconds: 0, pending}
+    const age = utcMillis(r.now) - utcMillis(oldest)
     return {lagSeconds: Math.max(0, Math.round(age) / 1000), pending}
   }
 }

@@ -1,6 +1,6 @@
 import {registerStatusContributor} from '../phases/status.js'
 import {countDeadLetters} from './dead-letters.js'
-import {Outbox} from './outbox.js'
+import {serviceOutbox} from './capture.js'
 import {latestRelaySample} from './relay-samples.js'
 
 /** What `strangler status` shows about a service's relay. */
@@ -21,7 +21,7 @@ export interface RelayStatus {
  * `strangler status`. Imported for its side effect by the status command.
  */
 registerStatusContributor(async (ws, service, status) => {
-  const outbox = new Outbox(ws.monolith, ws.outbox(service))
+  const outbox = serviceOutbox(ws, service)
   const live = (await outbox.exists()) ? await outbox.lag() : undefined
   const sample = await latestRelaySample(ws.state, service)
   if (live || sample) {

@@ -16,7 +16,8 @@ import {isSystemicError} from './failure-kind.js'
 import {resolveRelatedChanges} from './aggregate-capture.js'
 import {emptyTarget} from './empty-target.js'
 import {decodeOutboxKey, encodeKey, keyIdentity} from './key-codec.js'
-import {Outbox, type OutboxLag} from './outbox.js'
+import {serviceOutbox} from './capture.js'
+import type {Outbox, OutboxLag} from './outbox.js'
 import {writeRelaySample} from './relay-samples.js'
 import {backoffMs, sleep, withRetry} from './retry.js'
 
@@ -175,7 +176,7 @@ export class Relay {
     this.ws = ws
     this.service = service
     this.opts = opts
-    this.outbox = new Outbox(ws.monolith, ws.outbox(service))
+    this.outbox = serviceOutbox(ws, service)
     this.log = (opts.log ?? ws.log).child({service, component: 'relay'})
     this.batchSize = Math.max(1, Math.floor(opts.batchSize ?? 500))
     this.maxAttempts = Math.max(1, Math.floor(opts.maxAttempts ?? 6))

@@ -3,7 +3,7 @@ import {BaseCommand, lockFlags} from '../cli/base-command.js'
 import {cliProgress} from '../cli/progress.js'
 import {Relay, type RelayTotals} from '../capture/relay.js'
 import {startRelayMetrics, type RelayMetricsServer} from '../capture/relay-metrics.js'
-import {Outbox} from '../capture/outbox.js'
+import {serviceOutbox} from '../capture/capture.js'
 import {UserError, errorMessage} from '../util/errors.js'
 import {getService} from '../state/services.js'
 import {reverseSync} from '../phases/decommission/reverse-sync.js'
@@ -58,7 +58,7 @@ Without --follow (--once) the relay consumes what is in the outbox when it start
     const lease = await this.lockRelay(service)
     const lost = this.lockSignal()
     const phase = await getService(ws.state, service)
-    const outbox = new Outbox(ws.monolith, ws.outbox(service))
+    const outbox = serviceOutbox(ws, service)
     const hasOutbox = await outbox.exists()
     // after the write cut-over the relay runs in reverse, once decommission has removed the capture (until then its drain needs this relay)
     if (phase.phase === 'decommissioned' || (phase.writeTarget === 'service' && !hasOutbox)) return this.reverse(service, started, lost)

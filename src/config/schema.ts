@@ -216,6 +216,9 @@ export const entitySchema = z
 
 export const isolationLevels = ['private-tables', 'own-schema', 'own-server'] as const
 
+/** How changes on the monolith are captured: row triggers writing an outbox, or PostgreSQL logical decoding feeding it. */
+export const captureMethods = ['triggers', 'logical'] as const
+
 export const serviceSchema = z
   .object({
     description: z.string().optional(),
@@ -229,6 +232,8 @@ export const serviceSchema = z
       })
       .strict(),
     isolation: z.enum(isolationLevels).default('own-server'),
+    /** Overrides `monolith.capture` for this service. */
+    capture: z.enum(captureMethods).optional(),
     entities: z.array(entitySchema).min(1, 'must list at least one entity'),
   })
   .strict()
@@ -275,6 +280,8 @@ export const configSchema = z
         schema: identifier.optional(),
         /** Database users of the application; decommission revokes their grants on archived tables (`app` or MySQL `app@%`). */
         appUsers: z.array(z.string().regex(/^[A-Za-z0-9_.$-]+(@[A-Za-z0-9_.%:-]+)?$/, 'must be a user name, or user@host on MySQL')).default([]),
+        /** `triggers` (default; PostgreSQL, PGlite, MySQL/MariaDB) or `logical` (PostgreSQL with wal_level = logical: a replication slot instead of row triggers). */
+        capture: z.enum(captureMethods).default('triggers'),
       })
       .strict(),
     state: z

@@ -1,5 +1,5 @@
 import type {Gates} from '../config/schema.js'
-import {Outbox} from '../capture/outbox.js'
+import {serviceOutbox} from '../capture/capture.js'
 import {countDeadLetters} from '../capture/dead-letters.js'
 import {listCheckpoints} from '../state/checkpoints.js'
 import {listTransitions} from '../state/services.js'
@@ -34,7 +34,7 @@ export interface GateMeasurements {
 
 /** Pending changes and the age of the oldest (database clock); null when capture is not installed. */
 async function outboxLag(ws: Workspace, service: string): Promise<{lagSeconds: number; pending: number} | null> {
-  const outbox = new Outbox(ws.monolith, ws.outbox(service))
+  const outbox = serviceOutbox(ws, service)
   return (await outbox.exists()) ? outbox.lag() : null
 }
 

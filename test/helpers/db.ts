@@ -94,7 +94,12 @@ export async function freshPg(prefix = 'pg'): Promise<FreshDatabase> {
   return {
     url: withDatabase(testUrls().pg, name),
     name,
-    drop: () => withPg((c) => c.query(`drop database if exists "${name}" with (force)`)).then(() => {}),
+    // a logical replication slot of the database (logical capture's tests) would keep DROP DATABASE from running
+    drop: () =>
+      withPg(async (c) => {
+        await c.query(`select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1 and not active`, [name]);
+        await c.query(`drop database if exists "${name}" with (force)`);
+      }).then(() => {}),
   };
 }
 

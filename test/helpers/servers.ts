@@ -656,6 +656,8 @@ export class TestServers {
             '-D', dataDir, '-k', dir, '-h', '127.0.0.1', '-p', String(port),
             '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
             '-c', 'max_connections=300', '-c', 'timezone=UTC', '-c', 'log_timezone=UTC',
+            // logical capture's tests create replication slots
+            '-c', 'wal_level=logical', '-c', 'max_replication_slots=64', '-c', 'max_wal_senders=16',
           ],
           {...asUser, cwd: dir, logFile},
         ),
@@ -679,7 +681,7 @@ export class TestServers {
     const t0 = Date.now();
     const container = await new tc.GenericContainer('postgres:15')
       .withEnvironment({POSTGRES_USER: 'strangler', POSTGRES_PASSWORD: password, POSTGRES_DB: 'postgres'})
-      .withCommand(['postgres', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300'])
+      .withCommand(['postgres', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300', '-c', 'wal_level=logical', '-c', 'max_replication_slots=64', '-c', 'max_wal_senders=16'])
       .withExposedPorts(5432)
       .withWaitStrategy(tc.Wait.forLogMessage(/database system is ready to accept connections/, 2))
       .withStartupTimeout(120_000)

@@ -6,7 +6,7 @@
  */
 import {randomUUID} from 'node:crypto'
 import {afterEach, describe, expect, it} from 'vitest'
-import {captureInstalled, captureSpecs, captureState, captureStatements, installCapture, removeCapture} from '../../src/capture/capture.js'
+import {captureInstalled, captureSpecs, captureState, captureStatements, installCapture, logicalFeed, removeCapture} from '../../src/capture/capture.js'
 import {listDeadLetters} from '../../src/capture/dead-letters.js'
 import {Relay} from '../../src/capture/relay.js'
 import '../../src/capture/relay-status.js'
@@ -17,7 +17,7 @@ import {writeCheckpoint} from '../../src/state/checkpoints.js'
 import {Workspace} from '../../src/workspace.js'
 import {appDb, appWorkload, entries, relayFixture, SERVICE, type Pair, type RelayFixture} from './relay-setup.js'
 
-const PAIRS: Pair[] = ['pg-pg', 'my-pg', 'my-mongo']
+const PAIRS: Pair[] = ['pg-pg', 'pgl-pg', 'my-pg', 'my-mongo']
 
 let fixtures: RelayFixture[] = []
 async function fixture(...args: Parameters<typeof relayFixture>): Promise<RelayFixture> {
@@ -249,6 +249,8 @@ describe.each(PAIRS)('relay %s', (pair) => {
     await f.app.exec(`UPDATE attrs SET name = 'size ' WHERE product_id = 1 AND name = 'size'`)
     // an update that keeps the key: one upsert
     await f.app.exec(`UPDATE accounts SET email = 'six2@x' WHERE id = 6`)
+    // logical capture: the slot's changes reach the outbox when a feed runs (the relay runs one before each read)
+    await (await logicalFeed(f.ws, SERVICE))?.pump()
     const ops = await f.ws.monolith.sql!.query<{op: string; pk: string}>(`SELECT op, pk FROM ${f.ws.monolith.sql!.quoteTable(f.ws.outbox(SERVICE))} ORDER BY id`)
     expect(ops.map((o) => `${String(o.op).trim()}${JSON.stringify(JSON.parse(o.pk))}`)).toEqual(['D["5"]', 'U["1005"]', 'D["1","Color"]', 'U["1","COLOR"]', 'D["1","size"]', 'U["1","size "]', 'U["6"]'])
     const t = await relay.drain()
@@ -300,6 +302,41 @@ describe.each(['pg-pg', 'my-pg'] as const)('a transaction that takes its outbox 
       let snap = await f.snapshot()
       expect([...snap.target.keys()]).toEqual(['accounts:11'])
       // a high-water mark would now stand at id2 > id1: the commit below would be skipped
+
+      await t1.exec('COMMIT')
+      const second = await relay.runOnce()
+      expect(second.changes).toBe(1)
+      snap = await f.snapshot()
+      expect([...snap.target.keys()].sort()).toEqual(['accounts:10', 'accounts:11'])
+      expect(entries(snap.target)).toEqual(entries(snap.source))
+      expect(await f.outboxCount()).toBe(0)
+    } finally {
+      await t1.exec('ROLLBACK').catch(() => undefined)
+      await t2.exec('ROLLBACK').catch(() => undefined)
+      await t1.close()
+      await t2.close()
+    }
+  })
+})
+
+describe('a transaction that starts first but commits last (logical capture)', () => {
+  it('is not lost: the slot decodes transactions in commit order', async () => {
+    const f = await fixture('pgl-pg')
+    const t1 = await f.app.connection()
+    const t2 = await f.app.connection()
+    try {
+      await t1.exec('BEGIN')
+      await t1.exec(`INSERT INTO accounts (id, email) VALUES (10, 'first@x')`)
+      await t2.exec('BEGIN')
+      await t2.exec(`INSERT INTO accounts (id, email) VALUES (11, 'second@x')`)
+      await t2.exec('COMMIT')
+
+      const relay = new Relay(f.ws, SERVICE)
+      const first = await relay.runOnce()
+      expect(first.changes).toBe(1)
+      let snap = await f.snapshot()
+      expect([...snap.target.keys()]).toEqual(['accounts:11'])
+      // the slot has moved past t2's commit; t1, which wrote first, commits after it
 
       await t1.exec('COMMIT')
       const second = await relay.runOnce()

@@ -19,7 +19,8 @@ import {writeCheckpoint} from '../../src/state/checkpoints.js'
 import {Workspace} from '../../src/workspace.js'
 import {freshMongo, freshMysql, freshPg, type FreshDatabase} from '../helpers/db.js'
 
-export type Pair = 'pg-pg' | 'my-pg' | 'my-mongo'
+/** Monolith-target pairs; `pgl-pg` is PostgreSQL → PostgreSQL with logical capture (a replication slot instead of triggers). */
+export type Pair = 'pg-pg' | 'pgl-pg' | 'my-pg' | 'my-mongo'
 export const SERVICE = 'acct'
 
 /** The application's own connection: raw driver, its own pool, never the tool's. */
@@ -137,12 +138,12 @@ export interface RelayFixture {
 }
 
 export async function relayFixture(pair: Pair, opts: FixtureOptions = {}): Promise<RelayFixture> {
-  const source = pair === 'pg-pg' ? await freshPg('relsrc') : await freshMysql('relsrc')
+  const source = pair === 'pg-pg' || pair === 'pgl-pg' ? await freshPg('relsrc') : await freshMysql('relsrc')
   const target = pair === 'my-mongo' ? await freshMongo('reltgt') : await freshPg('reltgt')
   const app = await appDb(source.url)
   for (const ddl of [...SCHEMA[app.dialect], ...(opts.extraDdl ?? [])]) await app.exec(ddl)
   const plan: PlanInput = {
-    monolith: {url: source.url},
+    monolith: pair === 'pgl-pg' ? {url: source.url, capture: 'logical'} : {url: source.url},
     services: {
       [SERVICE]: {
         target: {url: target.url},

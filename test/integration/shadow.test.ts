@@ -21,7 +21,8 @@ import {Workspace} from '../../src/workspace.js'
 import {freshMongo, freshMysql, freshPg, type FreshDatabase} from '../helpers/db.js'
 import {appDb, appWorkload, entries, rng, type AppDb} from './relay-setup.js'
 
-type Pair = 'my-pg' | 'pg-pg' | 'my-mongo'
+/** `pgl-pg`: PostgreSQL → PostgreSQL with logical capture (a replication slot instead of triggers). */
+type Pair = 'my-pg' | 'pg-pg' | 'pgl-pg' | 'my-mongo'
 const SERVICE = 'crm'
 
 const SCHEMA = {
@@ -79,14 +80,14 @@ async function seed(app: AppDb, accounts: number, products: number): Promise<voi
 }
 
 async function fixture(pair: Pair, opts: {accounts?: number; products?: number; targetUrl?: string; migrate?: boolean} = {}): Promise<Fixture> {
-  const source = pair === 'pg-pg' ? await freshPg('shsrc') : await freshMysql('shsrc')
+  const source = pair === 'pg-pg' || pair === 'pgl-pg' ? await freshPg('shsrc') : await freshMysql('shsrc')
   const target = pair === 'my-mongo' ? await freshMongo('shtgt') : await freshPg('shtgt')
   const app = await appDb(source.url)
   for (const ddl of SCHEMA[app.dialect]) await app.exec(ddl)
   const counts = {accounts: opts.accounts ?? 2000, attrs: (opts.products ?? 60) * 6}
   await seed(app, counts.accounts, opts.products ?? 60)
   const plan: PlanInput = {
-    monolith: {url: source.url},
+    monolith: pair === 'pgl-pg' ? {url: source.url, capture: 'logical'} : {url: source.url},
     services: {[SERVICE]: {target: {url: opts.targetUrl ?? target.url}, isolation: 'own-server', entities: [{source: 'accounts', sensitive: ['email']}, {source: 'attrs'}]}},
   }
   const ws = await Workspace.open(configSchema.parse(plan), {runId: randomUUID()})
@@ -137,7 +138,7 @@ async function targetCount(ws: Workspace, entity: string): Promise<number> {
   return (await ws.target(SERVICE)).count(e.target)
 }
 
-describe.each(['my-pg', 'pg-pg', 'my-mongo'] as const)('shadow %s with an application writing', (pair) => {
+describe.each(['my-pg', 'pg-pg', 'pgl-pg', 'my-mongo'] as const)('shadow %s with an application writing', (pair) => {
   it('ends with the service store identical to the monolith', async () => {
     const f = await fixture(pair)
     let stop = false
@@ -186,6 +187,12 @@ describe.each(['my-pg', 'pg-pg', 'my-mongo'] as const)('shadow %s with an applic
     expect(state.step).toBe('shadow:relay') // --detach leaves the catching up to the relay
     const cps = await listCheckpoints<{done: boolean; rowsCopied: number; rowsEstimated: number}>(f.ws.state, SERVICE, 'backfill')
     expect(cps.map((c) => c.state.done)).toEqual([true, true])
+    if (pair === 'pgl-pg') {
+      // the slot captured every write: the source tables carry no trigger
+      const sql = f.ws.monolith.sql!
+      expect(await sql.query(`SELECT trigger_name FROM information_schema.triggers WHERE event_object_table IN ('accounts', 'attrs')`)).toEqual([])
+      expect(await sql.query(`SELECT slot_name FROM pg_replication_slots WHERE database = current_database()`)).toHaveLength(1)
+    }
   })
 })
 

@@ -1,6 +1,5 @@
 import {parseDuration} from '../../cli/render.js'
-import {captureStatements, removeCapture} from '../../capture/capture.js'
-import {Outbox} from '../../capture/outbox.js'
+import {captureStatements, removeCapture, serviceOutbox} from '../../capture/capture.js'
 import {Relay} from '../../capture/relay.js'
 import {operatorName} from '../../state/audit.js'
 import {getService, recordTransition, updateService, type ServiceState} from '../../state/services.js'
@@ -151,7 +150,7 @@ export async function runDecommission(ws: Workspace, service: string, toggles: T
     // monolith following the service (reverse write-through): the relay may apply them too.
     // While a `relay --follow` runs, each drain waits for it to consume the outbox (one relay per service).
     const cutover = new Date(p!.cutoverAt ?? p!.startedAt).getTime()
-    const outbox = new Outbox(ws.monolith, ws.outbox(service))
+    const outbox = serviceOutbox(ws, service)
     const relay = new Relay(ws, service, {progress, signal: opts.signal})
     let applied = 0
     for (let attempt = 0; ; attempt++) {

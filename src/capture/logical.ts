@@ -1,0 +1,490 @@
+import {createHash} from 'node:crypto'
+import type {CaptureSpec, Engine, SqlCapabilities} from '../engines/engine.js'
+import type {TableRef} from '../engines/types.js'
+import {crashPoint} from '../util/crash-points.js'
+import {UserError} from '../util/errors.js'
+import {decodePgOutput, parseLsn, pgTimestampText, type RelationMessage, type TupleValue} from './pgoutput.js'
+
+/**
+ * Log-based change capture on PostgreSQL (`capture: 'logical'`): a logical
+ * replication slot (pgoutput) and a publication of the service's source
+ * tables take the place of the row triggers, so the application's writes pay
+ * nothing but the WAL they already write. A feed moves the decoded changes
+ * into the same outbox the triggers write, in commit order, and only then
+ * advances the slot; the relay consumes the outbox exactly as it does with
+ * triggers.
+ *
+ * - The slot is created before the backfill starts, like the triggers: every
+ *   transaction that commits after it is decoded.
+ * - A crash between writing the outbox and advancing the slot writes those
+ *   changes again on the next run: duplicates the relay coalesces, never a
+ *   loss.
+ * - Keys come from the new row (INSERT, UPDATE) and from the old replica
+ *   identity (DELETE, and an UPDATE that changed it: a delete of the old key
+ *   and an upsert of the new). The entity's key columns must be part of the
+ *   table's replica identity; `install` checks it.
+ * - A slot keeps WAL until it is advanced. When nothing the publication covers
+ *   changes, the feed writes a logical message now and then (a heartbeat) so
+ *   the slot can move past other tables' WAL; removing capture drops the slot.
+ */
+
+/** Changes per peek of the slot (the server stops at the end of the transaction in progress). */
+const PEEK_CHANGES = 10_000
+/** Cursor page, and outbox rows per INSERT. */
+const PAGE = 2_000
+/** A heartbeat at most this often while the slot has nothing for us. */
+const HEARTBEAT_MS = 10_000
+const HEARTBEAT_PREFIX = 'strangler heartbeat'
+
+/** A string literal (slot and publication names are ours; standard_conforming_strings). */
+function lit(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`
+}
+
+export interface LogicalNames {
+  /** Replication slot: cluster-wide, lower-case letters, digits and `_`, at most 63 characters. */
+  readonly slot: string
+  /** Publication, per database. */
+  readonly publication: string
+}
+
+/**
+ * Names of a service's slot and publication. Slots are cluster-wide, so the
+ * slot name carries a hash of the database (and schema): two monolith
+ * databases on one server never share a slot.
+ */
+export function logicalNames(prefix: string, service: string, database: string, schema: string | undefined): LogicalNames {
+  const base = `${prefix}${service}`.toLowerCase().replace(/[^a-z0-9_]/g, '_')
+  const hash = createHash('sha256').update(`${database}\0${schema ?? ''}\0${service}`).digest('hex').slice(0, 8)
+  return {slot: `${base.slice(0, 54)}_${hash}`, publication: `${prefix}${service}`.slice(0, 63)}
+}
+
+export interface LogicalStatements {
+  install: string[]
+  remove: string[]
+}
+
+/** The DDL of log-based capture for these source tables (for `--dry-run` and for install/remove). */
+export function logicalStatements(sql: SqlCapabilities, names: LogicalNames, tables: readonly TableRef[]): LogicalStatements {
+  const list = [...new Map(tables.map((t) => [sql.quoteTable(t), t])).keys()].join(', ')
+  return {
+    install: [
+      `CREATE PUBLICATION ${sql.quoteId(names.publication)} FOR TABLE ${list} WITH (publish = 'insert, update, delete, truncate')`,
+      `SELECT pg_create_logical_replication_slot(${lit(names.slot)}, 'pgoutput')`,
+    ],
+    remove: [
+      `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ${lit(names.slot)}`,
+      `DROP PUBLICATION IF EXISTS ${sql.quoteId(names.publication)}`,
+    ],
+  }
+}
+
+function requirePostgres(monolith: Engine): SqlCapabilities {
+  const sql = monolith.sql
+  if (!sql || sql.dialect !== 'postgres') {
+    throw new UserError("capture: 'logical' needs a PostgreSQL monolith (logical decoding); MySQL/MariaDB capture with triggers.", {
+      code: 'E_CONFIG',
+      hint: "Remove `capture: 'logical'` from the plan (the default is 'triggers').",
+    })
+  }
+  return sql
+}
+
+/**
+ * Everything log-based capture needs from the monolith, checked before
+ * anything is created: wal_level, the REPLICATION privilege, a free slot, and
+ * a replica identity on every table that holds the entity's key (without one,
+ * a table in a publication refuses UPDATE and DELETE: the application's
+ * writes would fail).
+ */
+export async function checkLogicalCapture(monolith: Engine, specs: readonly CaptureSpec[], names: LogicalNames): Promise<void> {
+  const sql = requirePostgres(monolith)
+  const [s] = await sql.query<Record<string, unknown>>(
+    `SELECT current_setting('wal_level') AS wal_level, (SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user) AS may_replicate,
+      current_setting('max_replication_slots')::int AS max_slots, (SELECT count(*) FROM pg_replication_slots) AS used_slots,
+      (SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1) AS ours, current_user AS who`,
+    [names.slot],
+  )
+  if (String(s.wal_level) !== 'logical') {
+    throw new UserError(`capture: 'logical' needs wal_level = logical on the monolith; it is ${String(s.wal_level)}.`, {
+      code: 'E_CAPTURE',
+      hint: "Set wal_level = logical in postgresql.conf (or ALTER SYSTEM SET wal_level = logical) and restart PostgreSQL, or use capture: 'triggers'. Embedded PGlite has no logical decoding.",
+    })
+  }
+  if (s.may_replicate !== true) {
+    throw new UserError(`capture: 'logical' needs a user with the REPLICATION attribute to create a replication slot; ${String(s.who)} has none.`, {
+      code: 'E_CAPTURE',
+      hint: `As a superuser: ALTER ROLE ${sql.quoteId(String(s.who))} REPLICATION; or use capture: 'triggers'.`,
+    })
+  }
+  if (Number(s.ours) === 0 && Number(s.used_slots) >= Number(s.max_slots)) {
+    throw new UserError(`capture: 'logical' needs a free replication slot; all ${Number(s.max_slots)} are in use.`, {
+      code: 'E_CAPTURE',
+      hint: 'Raise max_replication_slots in postgresql.conf and restart PostgreSQL, or drop a slot nothing uses (pg_replication_slots).',
+    })
+  }
+  for (const spec of specs) {
+    const schema = spec.table.schema ?? monolith.defaultSchema ?? 'public'
+    const [t] = await sql.query<Record<string, unknown>>(
+      `SELECT c.relreplident AS ident, c.relkind AS kind,
+        (SELECT array_agg(a.attname::text) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+          WHERE i.indrelid = c.oid AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident))) AS cols
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
+      [schema, spec.table.name],
+    )
+    const table = sql.quoteTable({schema, name: spec.table.name})
+    if (!t) throw new UserError(`capture: the source table ${table} does not exist.`, {code: 'E_CAPTURE'})
+    if (String(t.kind) !== 'r' && String(t.kind) !== 'p') {
+      throw new UserError(`capture: 'logical' can only publish tables; ${table} is not one (relkind ${String(t.kind)}).`, {code: 'E_CAPTURE', hint: "Use capture: 'triggers' for this service."})
+    }
+    const ident = String(t.ident)
+    if (ident === 'f') continue
+    const cols = pgArray(t.cols)
+    const fix = `ALTER TABLE ${table} REPLICA IDENTITY FULL (every UPDATE and DELETE then logs the whole old row), add a primary key, or use capture: 'triggers'.`
+    if (ident === 'n' || !cols.length) {
+      throw new UserError(`capture: ${table} has no replica identity: in a publication its UPDATEs and DELETEs would fail, so strangler will not publish it.`, {code: 'E_CAPTURE', hint: fix})
+    }
+    const missing = spec.key.filter((k) => !cols.includes(k))
+    if (missing.length) {
+      throw new UserError(`capture: the key of ${spec.entity} (${spec.key.join(', ')}) is not in the replica identity of ${table} (${cols.join(', ')}): a deleted row's key would not be in the WAL.`, {
+        code: 'E_CAPTURE',
+        hint: fix,
+      })
+    }
+  }
+}
+
+function pgArray(v: unknown): string[] {
+  if (Array.isArray(v)) return v.map(String)
+  if (typeof v === 'string' && v.startsWith('{')) return v.slice(1, -1).split(',').filter(Boolean).map((s) => s.replace(/^"|"$/g, ''))
+  return []
+}
+
+/** Creates the publication (or makes it cover exactly these tables) and the slot, if missing. Returns the statements run. */
+export async function installLogical(monolith: Engine, names: LogicalNames, specs: readonly CaptureSpec[]): Promise<string[]> {
+  const sql = requirePostgres(monolith)
+  await checkLogicalCapture(monolith, specs, names)
+  const ddl = logicalStatements(sql, names, specs.map((s) => s.table))
+  const ran: string[] = []
+  const [pub] = await sql.query(`SELECT 1 FROM pg_publication WHERE pubname = $1`, [names.publication])
+  if (pub) {
+    const stmt = ddl.install[0].replace(/^CREATE PUBLICATION (.*?) FOR TABLE (.*) WITH .*$/s, 'ALTER PUBLICATION $1 SET TABLE $2')
+    await sql.execute(stmt)
+    ran.push(stmt)
+  } else {
+    await sql.execute(ddl.install[0])
+    ran.push(ddl.install[0])
+  }
+  if (!(await slotExists(sql, names.slot))) {
+    try {
+      await sql.query(ddl.install[1])
+    } catch (err) {
+      throw new UserError(`capture: could not create the replication slot ${names.slot}: ${(err as Error).message}`, {code: 'E_CAPTURE', cause: err})
+    }
+    ran.push(ddl.install[1])
+  }
+  return ran
+}
+
+/** Drops the slot (waiting a little for a feed that holds it) and the publication. Idempotent. */
+export async function removeLogical(monolith: Engine, names: LogicalNames): Promise<string[]> {
+  const sql = requirePostgres(monolith)
+  const ddl = logicalStatements(sql, names, [])
+  const ran: string[] = []
+  if (await slotExists(sql, names.slot)) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await sql.query(ddl.remove[0])
+        break
+      } catch (err) {
+        if (attempt >= 50 || !/is active for PID/i.test(String((err as Error).message))) {
+          throw new UserError(`capture: could not drop the replication slot ${names.slot}: ${(err as Error).message}`, {
+            code: 'E_CAPTURE',
+            hint: 'Stop the relay of this service (it reads the slot) and run the command again.',
+            cause: err,
+          })
+        }
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    }
+    ran.push(ddl.remove[0])
+  }
+  await sql.execute(ddl.remove[1])
+  ran.push(ddl.remove[1])
+  return ran
+}
+
+async function slotExists(sql: SqlCapabilities, slot: string): Promise<boolean> {
+  return (await sql.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, [slot])).length > 0
+}
+
+/** Which of the tables are in the publication, with the slot in place (both needed for their changes to be captured). */
+export async function logicalInstalled(monolith: Engine, names: LogicalNames, tables: readonly TableRef[]): Promise<Set<string>> {
+  const sql = requirePostgres(monolith)
+  if (!(await slotExists(sql, names.slot))) return new Set()
+  const rows = await sql.query<{schemaname: string; tablename: string}>(`SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1`, [names.publication])
+  const published = new Set(rows.map((r) => `${r.schemaname}.${r.tablename}`))
+  return new Set(tables.filter((t) => published.has(`${t.schema ?? monolith.defaultSchema ?? 'public'}.${t.name}`)).map((t) => sql.quoteTable(t)))
+}
+
+/** What waits in the slot, not yet in the outbox: decoded changes (up to a cap) and the commit time of the oldest. */
+export interface SlotBacklog {
+  changes: number
+  /** UTC `YYYY-MM-DD HH:MM:SS.ffffff+00`, of the oldest pending transaction. */
+  oldest?: string
+  /** WAL the slot holds back from recycling, bytes. */
+  retainedBytes: number
+}
+
+interface EntityOfTable {
+  readonly entity: string
+  readonly key: readonly string[]
+}
+
+/** One outbox row to write. */
+interface FeedRow {
+  entity: string
+  op: 'U' | 'D' | 'T'
+  pk: string
+  createdAt: string
+}
+
+/**
+ * Moves decoded changes from a service's slot into its outbox. One feed runs
+ * at a time per slot (an advisory lock; a second caller returns at once).
+ */
+export class LogicalFeed {
+  private readonly sql: SqlCapabilities
+  private readonly byTable = new Map<string, EntityOfTable[]>()
+  private lastHeartbeat = 0
+  private asyncCommit?: boolean
+  private get lockKey(): string {
+    return `strangler feed ${this.names.slot}`
+  }
+
+  constructor(
+    private readonly monolith: Engine,
+    readonly names: LogicalNames,
+    private readonly outbox: TableRef,
+    specs: readonly CaptureSpec[],
+  ) {
+    this.sql = requirePostgres(monolith)
+    for (const s of specs) {
+      const k = `${s.table.schema ?? monolith.defaultSchema ?? 'public'}.${s.table.name}`
+      this.byTable.set(k, [...(this.byTable.get(k) ?? []), {entity: s.entity, key: s.key}])
+    }
+  }
+
+  private peekSql(changes: number): string {
+    return `SELECT data FROM pg_logical_slot_peek_binary_changes(${lit(this.names.slot)}, NULL, ${changes}, 'proto_version', '1', 'publication_names', ${lit(this.names.publication)}, 'messages', 'true')`
+  }
+
+  /**
+   * One pass: peeks up to about 10,000 changes (whole transactions), writes
+   * them to the outbox in commit order in one transaction, then advances the
+   * slot past them. Returns the changes written (0 when another feed holds the
+   * slot or nothing is pending).
+   */
+  async pump(opts: {flush?: boolean} = {}): Promise<number> {
+    if (opts.flush) await this.flushWal()
+    else await this.flushIfAsync()
+    const res = await this.sql.transaction(async (tx) => {
+      const [l] = await tx.query<{ok: boolean}>(`SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok`, [this.lockKey])
+      if (l?.ok !== true) return {written: 0, endLsn: undefined as bigint | undefined, commits: 0}
+      const relations = new Map<number, RelationMessage>()
+      let pending: FeedRow[] = []
+      let txRows: FeedRow[] = []
+      let commitTime = ''
+      let endLsn: bigint | undefined
+      let commits = 0
+      let written = 0
+      const flush = async (): Promise<void> => {
+        if (!pending.length) return
+        const rows = pending
+        pending = []
+        await tx.execute(
+          `INSERT INTO ${this.sql.quoteTable(this.outbox)} (entity, op, pk, created_at)
+           SELECT e, o, p, c FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY AS r (e, o, p, c, n) ORDER BY n`,
+          [rows.map((r) => r.entity), rows.map((r) => r.op), rows.map((r) => r.pk), rows.map((r) => r.createdAt)],
+        )
+        written += rows.length
+      }
+      await tx.execute(`DECLARE strangler_feed NO SCROLL CURSOR FOR ${this.peekSql(PEEK_CHANGES)}`)
+      for (;;) {
+        const page = await tx.query<{data: Buffer}>(`FETCH ${PAGE} FROM strangler_feed`)
+        for (const {data} of page) {
+          const m = decodePgOutput(data)
+          switch (m.tag) {
+            case 'begin':
+              commitTime = pgTimestampText(m.commitTime)
+              txRows = []
+              break
+            case 'relation':
+              relations.set(m.relationId, m)
+              break
+            case 'insert':
+            case 'update':
+            case 'delete':
+            case 'truncate':
+              for (const row of this.rowsOf(m, relations, commitTime)) txRows.push(row)
+              break
+            case 'commit':
+              // only whole transactions go to the outbox (the peek returns whole ones; this keeps it so)
+              pending.push(...txRows)
+              txRows = []
+              endLsn = m.endLsn
+              commits++
+              break
+            default:
+              break
+          }
+        }
+        if (pending.length >= PAGE) await flush()
+        if (page.length < PAGE) break
+      }
+      await flush()
+      await tx.execute(`CLOSE strangler_feed`)
+      return {written, endLsn, commits}
+    })
+    crashPoint('logical:after-outbox')
+    if (res.endLsn !== undefined) {
+      await this.advance(res.endLsn)
+    } else if (Date.now() - this.lastHeartbeat >= HEARTBEAT_MS) {
+      // nothing of ours in the WAL since the last advance: a transactional message gives the slot a point to advance to
+      this.lastHeartbeat = Date.now()
+      await this.sql.query(`SELECT pg_logical_emit_message(true, ${lit(HEARTBEAT_PREFIX)}, ${lit(this.names.slot)})`)
+    }
+    return res.written
+  }
+
+  /** Decoding reads flushed WAL only: under asynchronous commit, a transaction that returned may not be there yet. */
+  private async flushIfAsync(): Promise<void> {
+    this.asyncCommit ??= (await this.sql.query<{s: string}>(`SELECT current_setting('synchronous_commit') AS s`))[0]?.s === 'off'
+    if (this.asyncCommit) await this.flushWal()
+  }
+
+  /**
+   * Flushes the WAL written so far: a transaction that writes WAL (a logical
+   * message; a transaction id alone writes none) and commits synchronously
+   * flushes everything before its commit record.
+   */
+  private async flushWal(): Promise<void> {
+    await this.sql.transaction(async (tx) => {
+      await tx.execute(`SET LOCAL synchronous_commit = on`)
+      await tx.query(`SELECT pg_logical_emit_message(true, ${lit(HEARTBEAT_PREFIX)}, ${lit(this.names.slot)})`)
+    })
+  }
+
+  private async advance(lsn: bigint): Promise<void> {
+    const text = `${(lsn >> 32n).toString(16)}/${(lsn & 0xffffffffn).toString(16)}`
+    try {
+      await this.sql.query(`SELECT pg_replication_slot_advance(${lit(this.names.slot)}, ${lit(text)}::pg_lsn)`)
+    } catch (err) {
+      // another feed advanced it further meanwhile (it wrote the same changes: duplicates the relay coalesces)
+      if (!/cannot advance replication slot to .*minimum is/i.test(String((err as Error).message))) throw err
+    }
+  }
+
+  private *rowsOf(m: ReturnType<typeof decodePgOutput>, relations: Map<number, RelationMessage>, createdAt: string): Generator<FeedRow> {
+    if (m.tag === 'truncate') {
+      for (const id of m.relationIds) {
+        for (const e of this.entitiesOf(relations, id)) yield {entity: e.entity, op: 'T', pk: '[]', createdAt}
+      }
+      return
+    }
+    if (m.tag !== 'insert' && m.tag !== 'update' && m.tag !== 'delete') return
+    const rel = relations.get(m.relationId)
+    for (const e of this.entitiesOf(relations, m.relationId)) {
+      const idx = e.key.map((k) => {
+        const i = rel!.columns.findIndex((c) => c.name === k)
+        if (i < 0) throw new Error(`logical capture: ${rel!.schema}.${rel!.table} has no key column ${k} any more`)
+        return i
+      })
+      const keyOf = (tuple: readonly TupleValue[], fallback?: readonly TupleValue[]): string | undefined => {
+        const vals: string[] = []
+        for (const i of idx) {
+          let v = tuple[i]
+          if (typeof v === 'object' && v !== null && fallback) v = fallback[i]
+          if (typeof v !== 'string') return undefined
+          vals.push(v)
+        }
+        return JSON.stringify(vals)
+      }
+      const where = `${rel!.schema}.${rel!.table}`
+      if (m.tag === 'insert') {
+        const pk = keyOf(m.newTuple)
+        if (pk === undefined) throw new Error(`logical capture: an INSERT into ${where} has no value for the key of ${e.entity}`)
+        yield {entity: e.entity, op: 'U', pk, createdAt}
+      } else if (m.tag === 'update') {
+        const pk = keyOf(m.newTuple, m.old?.tuple)
+        if (pk === undefined) throw new Error(`logical capture: an UPDATE of ${where} has no value for the key of ${e.entity}`)
+        const oldPk = m.old ? keyOf(m.old.tuple) : undefined
+        if (oldPk !== undefined && oldPk !== pk) yield {entity: e.entity, op: 'D', pk: oldPk, createdAt}
+        yield {entity: e.entity, op: 'U', pk, createdAt}
+      } else {
+        const pk = keyOf(m.old.tuple)
+        if (pk === undefined) throw new Error(`logical capture: a DELETE from ${where} does not carry the key of ${e.entity} (set REPLICA IDENTITY FULL on it)`)
+        yield {entity: e.entity, op: 'D', pk, createdAt}
+      }
+    }
+  }
+
+  private entitiesOf(relations: Map<number, RelationMessage>, id: number): EntityOfTable[] {
+    const rel = relations.get(id)
+    if (!rel) throw new Error(`logical capture: a change of relation ${id} came before its description`)
+    return this.byTable.get(`${rel.schema}.${rel.table}`) ?? []
+  }
+
+  /**
+   * What the slot holds that the outbox does not have yet, without consuming
+   * it. Undefined while a feed is reading the slot (it is moving the changes
+   * into the outbox right then).
+   */
+  async backlog(): Promise<SlotBacklog | undefined> {
+    await this.flushIfAsync()
+    try {
+      return await this.sql.transaction(async (tx) => {
+        // after a feed at work, not beside it (the slot serves one reader at a time)
+        await tx.execute(`SET LOCAL lock_timeout = '5s'`)
+        await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [this.lockKey])
+        const [w] = await tx.query<Record<string, unknown>>(
+          `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) AS retained, pg_current_wal_lsn() > confirmed_flush_lsn AS behind FROM pg_replication_slots WHERE slot_name = $1`,
+          [this.names.slot],
+        )
+        if (!w) return {changes: 0, retainedBytes: 0}
+        const retainedBytes = Math.max(0, Number(w.retained ?? 0))
+        if (w.behind !== true) return {changes: 0, retainedBytes}
+        await tx.execute(`DECLARE strangler_backlog NO SCROLL CURSOR FOR ${this.peekSql(PEEK_CHANGES)}`)
+        let changes = 0
+        let oldest: string | undefined
+        let commitTime = ''
+        let inTx = 0
+        for (;;) {
+          const page = await tx.query<{data: Buffer}>(`FETCH ${PAGE} FROM strangler_backlog`)
+          for (const {data} of page) {
+            const t = data[0]
+            if (t === 0x42 /* B */) {
+              const m = decodePgOutput(data)
+              if (m.tag === 'begin') commitTime = pgTimestampText(m.commitTime)
+              inTx = 0
+            } else if (t === 0x49 || t === 0x55 || t === 0x44 || t === 0x54) {
+              inTx++
+            } else if (t === 0x43 /* C */) {
+              if (inTx && oldest === undefined) oldest = commitTime
+              changes += inTx
+              inTx = 0
+            }
+          }
+          if (page.length < PAGE) break
+        }
+        return {changes, oldest, retainedBytes}
+      })
+    } catch (err) {
+      // another process reads the slot (a feed of an older version, a client of our own slot), or the lock wait timed out
+      if (/is active for PID|lock timeout/i.test(String((err as Error).message))) return undefined
+      throw err
+    }
+  }
+}
+
+export {parseLsn}
