@@ -110,6 +110,40 @@ describe('strangler relay (CLI)', () => {
     expect(rerun.stdout + rerun.stderr).not.toContain(testPassword())
   })
 
+  it('logical capture: crashes between writing the outbox and advancing the slot, then a re-run loses nothing (PostgreSQL → PostgreSQL)', async () => {
+    const {f, planFile} = await setup('pgl-pg')
+    const rows = Array.from({length: 300}, (_, i) => `(${i + 1}, 'u${i + 1}@x', 'n${i + 1}', ${i}.25)`)
+    await f.app.exec(`INSERT INTO accounts (id, email, name, balance) VALUES ${rows.join(', ')}`)
+    await f.app.exec(`INSERT INTO attrs (product_id, name, value) VALUES (1, 'Color', 'red'), (1, 'Size', 'L'), (2, 'Color', 'blue')`)
+    const slotPosition = async () => {
+      const [r] = await f.ws.monolith.sql!.query<{lsn: string}>(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE database = current_database()`)
+      return r.lsn
+    }
+    const before = await slotPosition()
+
+    const crashed = await cli(['relay', SERVICE, '--once', '--config', planFile, '--json'], {STRANGLER_TEST_CRASH_AT: 'logical:after-outbox'}).done
+    expect(crashed.code, crashed.stderr).toBe(137)
+    expect(crashed.stderr).toMatch(/crash point logical:after-outbox/)
+    // the changes are in the outbox, and still in the slot: it was not advanced
+    expect(await f.outboxCount()).toBe(303)
+    expect(await slotPosition()).toBe(before)
+
+    await f.app.exec(`UPDATE accounts SET name = 'changed' WHERE id <= 10`)
+    await f.app.exec(`DELETE FROM accounts WHERE id > 290`)
+    await f.app.exec(`UPDATE accounts SET id = 1000 WHERE id = 20`)
+
+    const rerun = await cli(['relay', SERVICE, '--once', '--config', planFile, '--json'], {STRANGLER_RUN_ID: randomUUID()}).done
+    expect(rerun.code, rerun.stderr).toBe(0)
+    expect(JSON.parse(rerun.stdout)).toMatchObject({mode: 'once', pending: 0, deadLettered: 0})
+    expect(await f.outboxCount()).toBe(0)
+    expect(await slotPosition()).not.toBe(before)
+    const snap = await f.snapshot()
+    expect(snap.source.size).toBe(303 - 10)
+    expect(entries(snap.target)).toEqual(entries(snap.source))
+    const [{n}] = await (await f.targetEngine()).sql!.query<{n: string}>(`SELECT COUNT(*) AS n FROM accounts`)
+    expect(Number(n)).toBe(290)
+  })
+
   it('--follow serves metrics and health, applies changes, and exits 0 on SIGTERM (PostgreSQL → PostgreSQL)', async () => {
     const {f, planFile} = await setup('pg-pg')
     const port = await freePort()

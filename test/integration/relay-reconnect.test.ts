@@ -30,6 +30,8 @@ async function waitFor(what: string, cond: () => Promise<boolean> | boolean, tim
 
 const CASES: [Pair, ServerKind][] = [
   ['pg-pg', 'postgres'],
+  // logical capture: the slot survives the restart, and the feed reconnects with the relay
+  ['pgl-pg', 'postgres'],
   ['my-pg', 'mariadb'],
 ]
 

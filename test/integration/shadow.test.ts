@@ -196,6 +196,64 @@ describe.each(['my-pg', 'pg-pg', 'pgl-pg', 'my-mongo'] as const)('shadow %s with
   })
 })
 
+describe('shadow lifecycle, logical capture (PostgreSQL → PostgreSQL)', () => {
+  const slots = (f: Fixture) => f.ws.monolith.sql!.query<{slot_name: string; plugin: string}>(`SELECT slot_name, plugin FROM pg_replication_slots WHERE database = current_database()`)
+  const publications = (f: Fixture) => f.ws.monolith.sql!.query<{tablename: string}>(`SELECT tablename FROM pg_publication_tables ORDER BY tablename`)
+
+  it('--dry-run prints the publication and the slot and creates nothing; --abort drops both', async () => {
+    const f = await fixture('pgl-pg', {accounts: 200, products: 5})
+    const dry = await runShadow(f.ws, SERVICE, {dryRun: true})
+    const ddl = (dry.ddl ?? []).join('\n')
+    expect(ddl).toMatch(/CREATE PUBLICATION "strangler_crm" FOR TABLE "public"\."accounts", "public"\."attrs"/)
+    expect(ddl).toMatch(/pg_create_logical_replication_slot\('strangler_crm_[0-9a-f]{8}', 'pgoutput'\)/)
+    expect(ddl).not.toMatch(/CREATE (OR REPLACE )?TRIGGER/)
+    expect(await slots(f)).toEqual([])
+    expect(await publications(f)).toEqual([])
+    expect(await f.ws.monolith.tableExists(f.ws.outbox(SERVICE))).toBe(false)
+
+    const res = await runShadow(f.ws, SERVICE, {parallel: 2, chunkRows: 50})
+    expect(res.entities.map((e) => e.rowsCopied)).toEqual([200, 30])
+    expect(await captureInstalled(f.ws, SERVICE)).toBe(true)
+    expect((await slots(f)).map((s) => s.plugin)).toEqual(['pgoutput'])
+    expect((await publications(f)).map((p) => p.tablename)).toEqual(['accounts', 'attrs'])
+    // a write after the backfill travels through the slot
+    await f.app.exec(`UPDATE accounts SET name = 'via the slot' WHERE id = 7`)
+    await new Relay(f.ws, SERVICE).drain()
+    const [row] = await (await f.ws.target(SERVICE)).sql!.query<{name: string}>(`SELECT name FROM accounts WHERE id = 7`)
+    expect(row.name).toBe('via the slot')
+
+    const aborted = await abortShadow(f.ws, SERVICE)
+    expect(aborted.phase).toBe('planned')
+    expect(await captureInstalled(f.ws, SERVICE)).toBe(false)
+    expect(await slots(f)).toEqual([])
+    expect(await publications(f)).toEqual([])
+    expect(await f.ws.monolith.tableExists(f.ws.outbox(SERVICE))).toBe(false)
+  })
+
+  it('refuses a table without a replica identity, with exit code 2, and creates nothing', async () => {
+    const f = await fixture('pgl-pg', {accounts: 20, products: 2})
+    await f.app.exec(`ALTER TABLE attrs REPLICA IDENTITY NOTHING`)
+    const err = await runShadow(f.ws, SERVICE).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(UserError)
+    expect((err as UserError).exitCode).toBe(2)
+    expect((err as UserError).message).toMatch(/"public"\."attrs" has no replica identity/)
+    expect((err as UserError).hint).toMatch(/REPLICA IDENTITY FULL/)
+    expect(await slots(f)).toEqual([])
+    expect(await publications(f)).toEqual([])
+    expect(await f.ws.monolith.tableExists(f.ws.outbox(SERVICE))).toBe(false)
+    expect((await getService(f.ws.state, SERVICE)).phase).toBe('planned')
+    // REPLICA IDENTITY FULL makes it publishable (and the application's DELETEs keep working)
+    await f.app.exec(`ALTER TABLE attrs REPLICA IDENTITY FULL`)
+    const res = await runShadow(f.ws, SERVICE, {detach: true})
+    expect(res.phase).toBe('shadow')
+    await f.app.exec(`DELETE FROM attrs WHERE product_id = 1`)
+    await new Relay(f.ws, SERVICE).drain()
+    const {source, target} = await snapshot(f.ws)
+    expect(entries(target)).toEqual(entries(source))
+    await abortShadow(f.ws, SERVICE)
+  })
+})
+
 describe('shadow lifecycle (MariaDB → PostgreSQL)', () => {
   it('--dry-run prints the DDL and triggers and creates nothing', async () => {
     const f = await fixture('my-pg', {accounts: 50, products: 5})
