@@ -10,6 +10,7 @@
  *
  *   node --import tsx bench/capture-overhead.ts --engine mysql|postgres --url URL
  *     [--rows N] [--rounds R] [--server-pid PID] [--previous] [--breakdown [--variants a,b]]
+ *     [--logical] [--consume-triggers]
  *
  * --url is a server URL (a database in it is ignored): a scratch database is
  * created next to it and dropped at the end. Defaults: STRANGLER_BENCH_{PG,MYSQL}_URL,
@@ -25,6 +26,19 @@
  * version (the key change checked on two JSON renderings, and written as two
  * INSERTs), to compare both in the same run.
  *
+ * --logical (PostgreSQL with wal_level = logical) adds a mode `logical`: the
+ * capture installed with `capture: 'logical'` (publication and slot, no
+ * trigger) and, during its writes, a relay's work on the monolith running in a
+ * process of its own (bench/capture-consumer.ts: reads the outbox through the
+ * feed, which decodes the slot into it, and deletes what it read): the
+ * decoding competes for the same cores as the writes, as it would beside a
+ * monolith. After each phase the bench waits until the consumer has every
+ * change of it (`catchUpSeconds`), so no phase's decoding spills into the next
+ * mode; the server's CPU per row counts the wait too. Also per phase: the
+ * consumer process's CPU time per row and the WAL written per row (PostgreSQL).
+ * --consume-triggers runs the same consumer beside the `with` triggers too
+ * (a relay reads and deletes the outbox there as well): like for like.
+ *
  * --breakdown (MySQL/MariaDB) measures inside the database what one captured
  * row costs and what that consists of: one-statement workloads (INSERT … SELECT
  * of N rows, UPDATE of N rows, and N single-row INSERTs / UPDATEs in a stored
@@ -35,11 +49,14 @@
  * load on the machine hardly moves; else wall time. --variants picks some of
  * them (`none` always runs).
  */
+import {fork, type ChildProcess} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
+import {dirname, resolve} from 'node:path'
+import {fileURLToPath} from 'node:url'
 import {parseArgs} from 'node:util'
-import {installCapture, removeCapture} from '../src/capture/capture.js'
+import {installCapture, removeCapture, serviceLogicalNames} from '../src/capture/capture.js'
 import {configSchema} from '../src/config/schema.js'
 import {mysqlCaptureDdl} from '../src/engines/mysql/mysql-capture.js'
 import {Workspace} from '../src/workspace.js'
@@ -58,11 +75,15 @@ const {values: args} = parseArgs({
     'server-pid': {type: 'string'},
     variants: {type: 'string'},
     keep: {type: 'boolean', default: false},
+    logical: {type: 'boolean', default: false},
+    'consume-triggers': {type: 'boolean', default: false},
   },
 })
 const engine = args.engine as BenchEngine
 if (engine !== 'postgres' && engine !== 'mysql') throw new Error('--engine must be postgres or mysql')
 if ((args.previous || args.breakdown) && engine !== 'mysql') throw new Error('--previous and --breakdown are for --engine mysql')
+if (args.logical && engine !== 'postgres') throw new Error('--logical is for --engine postgres (logical decoding)')
+if ((args.logical || args['consume-triggers']) && args.breakdown) throw new Error('--logical and --consume-triggers measure write throughput, not --breakdown')
 const serverUrl = args.url ?? defaultUrl(engine)
 if (!serverUrl) throw new Error(`--url is required (or set STRANGLER_BENCH_${engine === 'postgres' ? 'PG' : 'MYSQL'}_URL)`)
 const rows = Number(args.rows)
@@ -72,16 +93,41 @@ const rounds = Number(args.rounds)
 const log = (m: string): void => void process.stderr.write(`[bench:capture-overhead] ${m}\n`)
 const load = (): number[] => os.loadavg().map((l) => Number(l.toFixed(2)))
 
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const db = await scratchDb(engine, serverUrl, 'strangler_bench_capture')
 const app = appPool(engine, db.url, concurrency)
-const plan = configSchema.parse({
-  monolith: {url: db.url},
-  services: {users: {target: {url: db.url}, isolation: 'private-tables', entities: [{source: 'users'}]}},
-})
+const planOf = (capture: 'triggers' | 'logical') =>
+  configSchema.parse({
+    monolith: {url: db.url},
+    services: {users: {target: {url: db.url}, isolation: 'private-tables', capture, entities: [{source: 'users'}]}},
+  })
+const plan = planOf('triggers')
 let ws: Workspace | undefined
+/** The same service under `capture: 'logical'` (--logical). */
+let wsLogical: Workspace | undefined
 type Phase = 'insert-single' | 'update-single' | 'insert-batch'
-type Mode = 'without' | 'with' | 'previous'
-const results: {phase: Phase; mode: Mode; round: number; rowsPerSec: number; cpuUsPerRow?: number}[] = []
+type Mode = 'without' | 'with' | 'previous' | 'logical'
+interface Measured {
+  phase: Phase
+  mode: Mode
+  round: number
+  rowsPerSec: number
+  cpuUsPerRow?: number
+  consumerCpuUsPerRow?: number
+  catchUpSeconds?: number
+  walBytesPerRow?: number
+}
+const results: Measured[] = []
+/** The relay's stand-ins, per capture method (forked on first use). */
+const consumers = new Map<'triggers' | 'logical', Consumer>()
+// a Ctrl-C or kill stops the run at the next mode, through the cleanup below (a slot left behind holds WAL forever)
+const interrupted = new AbortController()
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    log(`${sig}: stopping after the current phase, then cleaning up`)
+    interrupted.abort(new Error(`interrupted (${sig})`))
+  })
+}
 /** insert-batch writes this many times `--rows` (a batch goes ten times faster than single rows). */
 const BATCH_FACTOR = 4
 
@@ -112,12 +158,13 @@ async function prepare(w: Workspace, mode: Mode | 'none'): Promise<void> {
   await switchTo(w, mode)
 }
 
-/** Switches the triggers on `users` to those of `mode`, and empties the outbox. */
+/** Switches the capture on `users` to that of `mode` (triggers, or slot and publication), and empties the outbox. */
 async function switchTo(w: Workspace, mode: Mode | 'none'): Promise<void> {
   if (engine === 'mysql') for (const s of ['ai', 'au', 'ad']) await app.exec(`DROP TRIGGER IF EXISTS bench_prev_${s}`)
+  // under wal_level = logical this drops the slot and publication too
   await removeCapture(w, 'users')
   if (mode === 'none' || mode === 'without') return
-  await installCapture(w, 'users')
+  await installCapture(mode === 'logical' ? wsLogical! : w, 'users')
   await app.exec(`${engine === 'mysql' ? 'TRUNCATE TABLE' : 'TRUNCATE'} ${outboxName(w)}`)
   if (mode === 'previous') {
     await removeCapture(w, 'users')

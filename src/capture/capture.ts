@@ -237,14 +237,14 @@ export async function removeCapture(ws: Workspace, service: string, opts: {dropO
 }
 
 /** Per entity: which of INSERT, UPDATE, DELETE are captured. */
-export async function captureState(ws: Workspace, service: string): Promise<{entity: string; table: TableRef; events: string[]; installed: boolean}[]> {
+export async function captureState(ws: Workspace, service: string): Promise<{entity: string; table: TableRef; events: string[]; installed: boolean; method: 'triggers' | 'logical'}[]> {
   const sql = sqlOf(ws)
   const out = []
   const specs = await captureSpecs(ws, service)
   const published = captureMethod(ws, service) === 'logical' ? await logicalInstalled(ws.monolith, await serviceLogicalNames(ws, service), splitSpecs(specs).roots.map((s) => s.table)) : undefined
   for (const spec of specs) {
     const events = published && !spec.roots ? (published.has(sql.quoteTable(spec.table)) ? ['DELETE', 'INSERT', 'TRUNCATE', 'UPDATE'] : []) : await capturedEvents(sql, spec)
-    out.push({entity: spec.entity, table: spec.table, events, installed: ['INSERT', 'UPDATE', 'DELETE'].every((e) => events.includes(e))})
+    out.push({entity: spec.entity, table: spec.table, events, installed: ['INSERT', 'UPDATE', 'DELETE'].every((e) => events.includes(e)), method: published && !spec.roots ? ('logical' as const) : ('triggers' as const)})
   }
   return out
 }

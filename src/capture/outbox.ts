@@ -19,6 +19,8 @@ export interface OutboxRow {
 export interface OutboxLag {
   lagSeconds: number
   pending: number
+  /** Logical capture: WAL the service's replication slot keeps from being recycled, bytes. */
+  retainedWalBytes?: number
 }
 
 const IN_LIST = 1000
@@ -121,9 +123,10 @@ export class Outbox {
       pending += slot.changes
       if (slot.oldest && (oldest === null || oldest === undefined || utcMillis(slot.oldest) < utcMillis(oldest))) oldest = slot.oldest
     }
-    if (!pending || oldest === null || oldest === undefined) return {lagSeconds: 0, pending}
+    const wal = slot ? {retainedWalBytes: slot.retainedBytes} : {}
+    if (!pending || oldest === null || oldest === undefined) return {lagSeconds: 0, pending, ...wal}
     const age = utcMillis(r.now) - utcMillis(oldest)
-    return {lagSeconds: Math.max(0, Math.round(age) / 1000), pending}
+    return {lagSeconds: Math.max(0, Math.round(age) / 1000), pending, ...wal}
   }
 }
 

@@ -1,6 +1,6 @@
 import {registerStatusContributor} from '../phases/status.js'
 import {countDeadLetters} from './dead-letters.js'
-import {serviceOutbox} from './capture.js'
+import {captureMethod, serviceOutbox} from './capture.js'
 import {latestRelaySample} from './relay-samples.js'
 
 /** What `strangler status` shows about a service's relay. */
@@ -13,6 +13,10 @@ export interface RelayStatus {
   throughputPerSec: number
   /** When the relay last recorded a sample; null when it never ran. */
   lastAt: string | null
+  /** How the monolith's changes are captured. */
+  capture: 'triggers' | 'logical'
+  /** Logical capture: WAL the replication slot holds back, bytes (a relay that stopped lets it grow). */
+  retainedWalBytes?: number
 }
 
 /**
@@ -30,6 +34,8 @@ registerStatusContributor(async (ws, service, status) => {
       pending: live?.pending ?? sample?.pending ?? 0,
       throughputPerSec: sample?.throughput ?? 0,
       lastAt: sample?.at ?? null,
+      capture: captureMethod(ws, service),
+      ...(live?.retainedWalBytes === undefined ? {} : {retainedWalBytes: live.retainedWalBytes}),
     }
     status.relay = relay
   }

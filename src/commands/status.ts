@@ -29,13 +29,21 @@ export default class Status extends BaseCommand<typeof Status> {
           writes: s.writeTarget,
           backfill: s.backfill.length ? `${s.backfill.filter((b) => b.done).length}/${s.backfill.length} entities` : '—',
           lag: (s.relay as {lagSeconds?: number} | undefined)?.lagSeconds !== undefined ? `${(s.relay as {lagSeconds: number}).lagSeconds.toFixed(1)} s` : '—',
+          capture: captureLabel(s.relay as {capture?: string; retainedWalBytes?: number} | undefined),
           dead: (s.deadLetters as number | undefined) ?? '—',
           lock: s.lock ? `${s.lock.holder} (${s.lock.command})` : '',
           relay: s.relayLock ? `running: ${s.relayLock.holder}` : '',
         })),
-        ['service', 'phase', 'reads', 'writes', 'backfill', 'lag', {key: 'dead', label: 'dead letters'}, 'relay', 'lock'],
+        ['service', 'phase', 'reads', 'writes', 'backfill', 'capture', 'lag', {key: 'dead', label: 'dead letters'}, 'relay', 'lock'],
       ),
     )
     return {runId: this.runId, services}
   }
+}
+
+/** `triggers`, or `logical (slot holds 12.5 MB of WAL)`. */
+function captureLabel(relay: {capture?: string; retainedWalBytes?: number} | undefined): string {
+  if (!relay?.capture) return '—'
+  if (relay.retainedWalBytes === undefined) return relay.capture
+  return `${relay.capture} (slot holds ${(relay.retainedWalBytes / 1024 / 1024).toFixed(1)} MB of WAL)`
 }

@@ -83,7 +83,7 @@ export async function missingCapture(ws: Workspace, service: string): Promise<st
   const missing: string[] = []
   if (!(await ws.monolith.tableExists(outbox))) missing.push(`the outbox table ${label(outbox)}`)
   for (const s of await captureState(ws, service)) {
-    if (!s.installed) missing.push(`the capture triggers on ${label(s.table)}${s.events.length ? ` (only ${s.events.join(', ')} captured)` : ''}`)
+    if (!s.installed) missing.push(s.method === 'logical' ? `the replication slot or publication capturing ${label(s.table)}` : `the capture triggers on ${label(s.table)}${s.events.length ? ` (only ${s.events.join(', ')} captured)` : ''}`)
   }
   return missing
 }

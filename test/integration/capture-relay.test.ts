@@ -458,6 +458,25 @@ describe('status', () => {
     expect((after.relay as {lastAt: string | null}).lastAt).not.toBeNull()
   })
 
+  it('logical capture: counts what waits in the slot as lag, without moving it, so a stopped relay shows', async () => {
+    const f = await fixture('pgl-pg')
+    await f.app.exec(`INSERT INTO accounts (id, email) VALUES (1, 'a@x'), (2, 'b@x')`)
+    await f.app.exec(`UPDATE accounts SET name = 'x' WHERE id = 1`)
+    await new Promise((r) => setTimeout(r, 300))
+    const before = await serviceStatus(f.ws, SERVICE)
+    expect(before.relay).toMatchObject({pending: 3, lastAt: null, capture: 'logical'})
+    expect((before.relay as {lagSeconds: number}).lagSeconds).toBeGreaterThan(0.2)
+    expect((before.relay as {retainedWalBytes: number}).retainedWalBytes).toBeGreaterThan(0)
+    // status only peeks: the changes are still in the slot, none in the outbox
+    expect(await f.outboxCount()).toBe(0)
+    await new Relay(f.ws, SERVICE).drain()
+    const after = await serviceStatus(f.ws, SERVICE)
+    expect(after.relay).toMatchObject({pending: 0, lagSeconds: 0, capture: 'logical'})
+    const snap = await f.snapshot()
+    expect(snap.target.size).toBe(2)
+    expect(entries(snap.target)).toEqual(entries(snap.source))
+  })
+
   it('lets an application user without any privilege on the outbox write (SECURITY DEFINER trigger function)', async () => {
     const f = await fixture('pg-pg')
     const user = `app_${randomUUID().slice(0, 8)}`
