@@ -181,26 +181,38 @@ async function switchTo(w: Workspace, mode: Mode | 'none'): Promise<void> {
  * server that is CPU-bound loses, which other load hardly moves.
  */
 async function overhead(w: Workspace, version: string): Promise<void> {
-  const modes: Mode[] = args.previous ? ['without', 'with', 'previous'] : ['without', 'with']
+  const modes: Mode[] = ['without', 'with', ...(args.previous ? ['previous' as const] : []), ...(args.logical ? ['logical' as const] : [])]
   const batchRows = Math.ceil((rows * BATCH_FACTOR) / batch) * batch
   log(
     `${version}, per round and mode ${rows} single-row inserts, ${rows} updates, ${batchRows} rows in batches of ${batch}; ` +
-      `concurrency ${concurrency}, ${rounds} round(s), load average ${load().join(' ')}`,
+      `concurrency ${concurrency}, ${rounds} round(s), modes ${modes.join(', ')}, load average ${load().join(' ')}`,
   )
   for (let round = 1; round <= rounds; round++) {
     await prepare(w, 'none')
     let nextId = 0
     for (const mode of modes.map((_, i) => modes[(i + round - 1) % modes.length])) {
+      interrupted.signal.throwIfAborted()
       await switchTo(w, mode)
+      const consumer = await consumerFor(mode)
+      await consumer?.start()
       const phase = async (name: Phase, n: number, tasks: number, task: (i: number) => Promise<unknown>): Promise<void> => {
         const cpu0 = serverCpuMs()
+        const own0 = consumer?.cpuMs() ?? 0
+        const wal0 = await walLsn()
+        const seen0 = consumer?.consumed ?? 0
         const seconds = await timed(tasks, concurrency, task)
+        // the capture's work is done when the relay has every change: its CPU until then counts
+        const catchUpSeconds = consumer ? await consumer.caughtUp(seen0 + n) : undefined
         const cpu = serverCpuMs() - cpu0
         const rowsPerSec = Math.round(n / seconds)
-        const cpuUsPerRow = args['server-pid'] ? Number(((cpu * 1000) / n).toFixed(2)) : undefined
-        results.push({phase: name, mode, round, rowsPerSec, cpuUsPerRow})
-        const measured = {rows: n, seconds: Number(seconds.toFixed(3)), rowsPerSec, cpuUsPerRow}
-        emit({bench: 'capture-overhead', engine, version, round, phase: name, mode, triggers: mode !== 'without', ...measured, load: load()})
+        const perRow = (ms: number): number => Number(((ms * 1000) / n).toFixed(2))
+        const cpuUsPerRow = args['server-pid'] ? perRow(cpu) : undefined
+        const consumerCpuUsPerRow = consumer ? perRow(consumer.cpuMs() - own0) : undefined
+        const walBytesPerRow = wal0 === undefined ? undefined : Math.round((await walSince(wal0)) / n)
+        results.push({phase: name, mode, round, rowsPerSec, cpuUsPerRow, consumerCpuUsPerRow, catchUpSeconds, walBytesPerRow})
+        const measured = {rows: n, seconds: Number(seconds.toFixed(3)), rowsPerSec, cpuUsPerRow, consumerCpuUsPerRow, catchUpSeconds, walBytesPerRow}
+        const slot = mode === 'logical' ? {slotRereadBytes: await slotReread()} : {}
+        emit({bench: 'capture-overhead', engine, version, round, phase: name, mode, triggers: mode === 'with' || mode === 'previous', ...measured, ...slot, load: load()})
       }
       const first = nextId
       const one = insertSql(1)
@@ -213,6 +225,8 @@ async function overhead(w: Workspace, version: string): Promise<void> {
       const batchParams = (b: number): unknown[] => Array.from({length: batch}, (_, j) => userParams(base + b * batch + j + 1)).flat()
       await phase('insert-batch', batchRows, batchRows / batch, (b) => app.exec(many, batchParams(b)))
       nextId += batchRows
+      // no read of the slot in flight when the next switch drops it
+      await consumer?.stop()
     }
   }
   const median = (xs: number[]): number => {
@@ -229,6 +243,11 @@ async function overhead(w: Workspace, version: string): Promise<void> {
       const key = m === 'with' ? '' : `${m}_`
       summary[`${m}_rows_per_s_median`] = Math.round(median(perRound((r) => of(m, r).rowsPerSec)))
       if (args['server-pid']) summary[`${m}_cpu_us_per_row_median`] = Number(median(perRound((r) => of(m, r).cpuUsPerRow ?? 0)).toFixed(2))
+      if (engine === 'postgres') summary[`${m}_wal_bytes_per_row_median`] = Math.round(median(perRound((r) => of(m, r).walBytesPerRow ?? 0)))
+      if (of(m, 1).catchUpSeconds !== undefined) {
+        summary[`${m}_catch_up_s_median`] = Number(median(perRound((r) => of(m, r).catchUpSeconds ?? 0)).toFixed(3))
+        summary[`${m}_consumer_cpu_us_per_row_median`] = Number(median(perRound((r) => of(m, r).consumerCpuUsPerRow ?? 0)).toFixed(2))
+      }
       if (m === 'without') continue
       // the throughput lost, measured within each round (the modes seconds apart): its median and range
       const losses = perRound((r) => pct(1 - of(m, r).rowsPerSec / of('without', r).rowsPerSec))
