@@ -256,6 +256,11 @@ async function overhead(w: Workspace, version: string): Promise<void> {
       // the throughput a CPU-bound server loses: 1 - (CPU per row without) / (CPU per row with)
       if (args['server-pid']) {
         summary[`${key}cpu_loss_pct`] = pct(median(perRound((r) => 1 - (of('without', r).cpuUsPerRow ?? 0) / (of(m, r).cpuUsPerRow ?? 1))))
+        // the relay decodes on the same cores: what a CPU-bound machine running both loses
+        if (of(m, 1).consumerCpuUsPerRow !== undefined) {
+          const machine = (r: number): number => (of(m, r).cpuUsPerRow ?? 0) + (of(m, r).consumerCpuUsPerRow ?? 0)
+          summary[`${key}cpu_with_consumer_loss_pct`] = pct(median(perRound((r) => 1 - (of('without', r).cpuUsPerRow ?? 0) / (machine(r) || 1))))
+        }
       }
     }
     summary.load = load()
@@ -278,6 +283,11 @@ function serverCpuMs(): number {
       // the process ended meanwhile
     }
   }
+  return cpuMsOf(pids)
+}
+
+/** CPU time in ms of these processes, all their threads. */
+function cpuMsOf(pids: readonly string[]): number {
   let ns = 0
   for (const p of pids) {
     try {
@@ -287,6 +297,136 @@ function serverCpuMs(): number {
     }
   }
   return ns / 1e6
+}
+
+// ---------------------------------------------------------------------------
+// --logical, --consume-triggers: the relay's work beside the writes
+
+/** A bench/capture-consumer.ts process: what a running relay does to the monolith, for one capture method. */
+class Consumer {
+  /** Outbox rows it consumed so far. */
+  consumed = 0
+  private failure?: Error
+  private acks: ((m: Record<string, unknown>) => void)[] = []
+
+  private constructor(private readonly child: ChildProcess) {
+    child.on('message', (m: Record<string, unknown>) => {
+      if (typeof m.consumed === 'number') this.consumed = m.consumed
+      if (typeof m.error === 'string') this.failure = new Error(`capture consumer: ${m.error}`)
+      if (m.ack || m.ready || m.error) this.acks.shift()?.(m)
+    })
+    child.on('exit', (code) => {
+      this.failure ??= new Error(`capture consumer exited (${code})`)
+      for (const a of this.acks.splice(0)) a({error: this.failure.message})
+    })
+  }
+
+  /** Forks it and waits until it has connected (tsx and the workspace load outside the measured writes). */
+  static async fork(capture: 'triggers' | 'logical'): Promise<Consumer> {
+    const child = fork(resolve(ROOT, 'bench/capture-consumer.ts'), ['--url', db.url, '--capture', capture, '--batch', '500'], {
+      cwd: ROOT,
+      execArgv: ['--import', 'tsx', '--disable-warning=ExperimentalWarning'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    })
+    const c = new Consumer(child)
+    await c.reply()
+    return c
+  }
+
+  private reply(): Promise<Record<string, unknown>> {
+    return new Promise((res, rej) =>
+      this.acks.push((m) => (typeof m.error === 'string' ? rej(this.failure ?? new Error(m.error)) : res(m))),
+    )
+  }
+
+  private async request(cmd: 'start' | 'stop'): Promise<void> {
+    if (this.failure) throw this.failure
+    const r = this.reply()
+    this.child.send({cmd})
+    await r
+  }
+
+  /** Starts consuming; resolves after its first read (under logical capture the feed is set up by then). */
+  start(): Promise<void> {
+    return this.request('start')
+  }
+
+  /** Stops after the read in flight: nothing of it holds the slot afterwards. */
+  stop(): Promise<void> {
+    return this.request('stop')
+  }
+
+  /** Waits until it has consumed `total` rows; returns the seconds waited. */
+  async caughtUp(total: number, timeoutMs = 300_000): Promise<number> {
+    const started = performance.now()
+    while (this.consumed < total) {
+      if (this.failure) throw this.failure
+      if (performance.now() - started > timeoutMs) throw new Error(`capture consumer: ${this.consumed} of ${total} changes after ${timeoutMs / 1000} s`)
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    return Number(((performance.now() - started) / 1000).toFixed(3))
+  }
+
+  /** Its CPU time, ms (all threads). */
+  cpuMs(): number {
+    return this.child.pid ? cpuMsOf([String(this.child.pid)]) : 0
+  }
+
+  /** Ends it: disconnecting lets it close its connections; killed if it does not exit soon. */
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return
+    const exited = new Promise((r) => this.child.once('exit', r))
+    if (this.child.connected) this.child.disconnect()
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000)
+    await exited
+    clearTimeout(timer)
+  }
+}
+
+/** The consumer that runs beside `mode`'s writes: the feed and relay under logical capture; with --consume-triggers the relay beside the triggers. */
+async function consumerFor(mode: Mode): Promise<Consumer | undefined> {
+  const capture = mode === 'logical' ? 'logical' : mode === 'with' && args['consume-triggers'] ? 'triggers' : undefined
+  if (!capture) return undefined
+  let c = consumers.get(capture)
+  if (!c) consumers.set(capture, (c = await Consumer.fork(capture)))
+  return c
+}
+
+/** The WAL insert position (PostgreSQL), to count the WAL a phase wrote; undefined on MySQL. */
+async function walLsn(): Promise<string | undefined> {
+  if (engine !== 'postgres') return undefined
+  const [r] = (await app.exec('SELECT pg_current_wal_insert_lsn()::text AS lsn')) as {lsn: string}[]
+  return r.lsn
+}
+
+async function walSince(lsn: string): Promise<number> {
+  const [r] = (await app.exec('SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), ?::pg_lsn)::bigint AS b', [lsn])) as {b: string}[]
+  return Number(r.b)
+}
+
+/**
+ * WAL between the slot's restart point and what it confirmed: every peek of
+ * the slot (each pump, each lag measurement) and each advance decode it again
+ * before they reach new changes. The restart point moves only at a
+ * running-transactions record (about every 15 s, or a checkpoint).
+ */
+async function slotReread(): Promise<number> {
+  const {slot} = await serviceLogicalNames(wsLogical!, 'users')
+  const [r] = (await app.exec('SELECT pg_wal_lsn_diff(confirmed_flush_lsn, restart_lsn)::bigint AS b FROM pg_replication_slots WHERE slot_name = ?', [slot])) as {b: string}[]
+  return Number(r?.b ?? 0)
+}
+
+/** Drops every replication slot of the scratch database, ending the backend of one still in use: a slot left behind holds WAL forever. */
+async function dropSlots(): Promise<void> {
+  if (engine !== 'postgres') return
+  const slots = (await app.exec(
+    'SELECT slot_name, active_pid FROM pg_replication_slots WHERE database = current_database()',
+  )) as {slot_name: string; active_pid: number | null}[]
+  for (const s of slots) {
+    if (s.active_pid) await app.exec('SELECT pg_terminate_backend(?, 5000)', [s.active_pid])
+    await app.exec('SELECT pg_drop_replication_slot(?)', [s.slot_name])
+    log(`dropped the replication slot ${s.slot_name} left behind`)
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -498,11 +638,20 @@ async function breakdown(w: Workspace, version: string): Promise<void> {
 try {
   await createUsers(engine, app)
   ws = await Workspace.open(plan, {runId: randomUUID()})
+  if (args.logical) {
+    wsLogical = await Workspace.open(planOf('logical'), {runId: randomUUID()})
+    // should this process be killed outright (no cleanup), the slot is to be dropped by hand
+    log(`logical capture: replication slot ${(await serviceLogicalNames(wsLogical, 'users')).slot} (dropped at the end)`)
+  }
   const info = await ws.monolith.info()
   if (args.breakdown) await breakdown(ws, info.version)
   else await overhead(ws, info.version)
 } finally {
-  if (ws) await removeCapture(ws, 'users', {dropOutbox: true}).catch(() => undefined)
+  // the consumers first: a slot in use cannot be dropped
+  for (const c of consumers.values()) await c.close().catch((err: unknown) => log(`closing a consumer: ${String(err)}`))
+  if (ws) await removeCapture(ws, 'users', {dropOutbox: true}).catch((err: unknown) => log(`removing capture: ${String(err)}`))
+  await dropSlots().catch((err: unknown) => log(`could not drop the replication slots: ${String(err)}`))
+  await wsLogical?.close()
   await ws?.close()
   await app.close()
   if (!args.keep) await db.drop()

@@ -102,8 +102,10 @@ export async function checkLogicalCapture(monolith: Engine, specs: readonly Capt
   const [s] = await sql.query<Record<string, unknown>>(
     `SELECT current_setting('wal_level') AS wal_level, (SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user) AS may_replicate,
       current_setting('max_replication_slots')::int AS max_slots, (SELECT count(*) FROM pg_replication_slots) AS used_slots,
-      (SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1) AS ours, current_user AS who`,
-    [names.slot],
+      (SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1) AS ours, current_user AS who,
+      has_database_privilege(current_database(), 'CREATE') AS may_publish, current_database() AS db,
+      EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $2) AS pub_exists`,
+    [names.slot, names.publication],
   )
   if (String(s.wal_level) !== 'logical') {
     throw new UserError(`capture: 'logical' needs wal_level = logical on the monolith; it is ${String(s.wal_level)}.`, {
@@ -117,6 +119,12 @@ export async function checkLogicalCapture(monolith: Engine, specs: readonly Capt
       hint: `As a superuser: ALTER ROLE ${sql.quoteId(String(s.who))} REPLICATION; or use capture: 'triggers'.`,
     })
   }
+  if (s.may_publish !== true && s.pub_exists !== true) {
+    throw new UserError(`capture: 'logical' needs CREATE on the database ${String(s.db)} to create a publication; ${String(s.who)} has none.`, {
+      code: 'E_CAPTURE',
+      hint: `As the database owner: GRANT CREATE ON DATABASE ${sql.quoteId(String(s.db))} TO ${sql.quoteId(String(s.who))}; or use capture: 'triggers'.`,
+    })
+  }
   if (Number(s.ours) === 0 && Number(s.used_slots) >= Number(s.max_slots)) {
     throw new UserError(`capture: 'logical' needs a free replication slot; all ${Number(s.max_slots)} are in use.`, {
       code: 'E_CAPTURE',
@@ -126,7 +134,7 @@ export async function checkLogicalCapture(monolith: Engine, specs: readonly Capt
   for (const spec of specs) {
     const schema = spec.table.schema ?? monolith.defaultSchema ?? 'public'
     const [t] = await sql.query<Record<string, unknown>>(
-      `SELECT c.relreplident AS ident, c.relkind AS kind,
+      `SELECT c.relreplident AS ident, c.relkind AS kind, pg_has_role(c.relowner, 'USAGE') AS owned, c.relowner::regrole::text AS owner,
         (SELECT array_agg(a.attname::text) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
           WHERE i.indrelid = c.oid AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident))) AS cols
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
@@ -136,6 +144,12 @@ export async function checkLogicalCapture(monolith: Engine, specs: readonly Capt
     if (!t) throw new UserError(`capture: the source table ${table} does not exist.`, {code: 'E_CAPTURE'})
     if (String(t.kind) !== 'r' && String(t.kind) !== 'p') {
       throw new UserError(`capture: 'logical' can only publish tables; ${table} is not one (relkind ${String(t.kind)}).`, {code: 'E_CAPTURE', hint: "Use capture: 'triggers' for this service."})
+    }
+    if (t.owned !== true) {
+      throw new UserError(`capture: 'logical' must own ${table} to publish it (PostgreSQL lets only a table's owner add it to a publication); it belongs to ${String(t.owner)}.`, {
+        code: 'E_CAPTURE',
+        hint: `ALTER TABLE ${table} OWNER TO ${sql.quoteId(String(s.who))}, or GRANT ${String(t.owner)} TO ${sql.quoteId(String(s.who))}; or use capture: 'triggers'.`,
+      })
     }
     const ident = String(t.ident)
     if (ident === 'f') continue

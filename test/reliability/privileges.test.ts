@@ -115,6 +115,71 @@ describe('least privilege: shadow with a SELECT-only database user', () => {
     expect(JSON.parse(relay.stdout)).toMatchObject({upserts: 1, pending: 0})
   })
 
+  it('PostgreSQL, logical capture: refused without REPLICATION, nothing half-created; the SECURITY.md grants are enough', async () => {
+    const [mono, target] = await Promise.all([freshPg('priv_lmono'), freshPg('priv_ltgt')])
+    const role = uniqueName('lr')
+    const rolePw = `Lr-${role.slice(-6)}-secret`
+    const admin = new pg.Client({connectionString: mono.url})
+    await admin.connect()
+    cleanups.push(async () => {
+      await admin.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database()`).catch(() => undefined)
+      await admin.end()
+      await Promise.all([mono.drop(), target.drop()])
+      const c = new pg.Client({connectionString: testUrls().pg})
+      await c.connect()
+      await c.query(`DROP ROLE IF EXISTS "${role}"`)
+      await c.end()
+    })
+    await admin.query(`CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL)`)
+    await admin.query(`INSERT INTO users SELECT g, 'u' || g || '@x' FROM generate_series(1, 20) g`)
+    const dir = planDir({monolith: {url: '${MONO}', capture: 'logical'}, services: {crm: {target: {url: '${TGT}'}, entities: [{source: 'users'}]}}})
+    expect((await run(['init'], dir, {MONO: mono.url, TGT: target.url})).code).toBe(0)
+
+    // the tool's user owns the source table and may create in the schema, but has no REPLICATION
+    await admin.query(`CREATE ROLE "${role}" LOGIN PASSWORD '${rolePw}'`)
+    await admin.query(`GRANT USAGE, CREATE ON SCHEMA public TO "${role}"; ALTER TABLE users OWNER TO "${role}"`)
+    const {rows} = await admin.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 'strangler\\_%'`)
+    for (const r of rows) await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON "${r.tablename}" TO "${role}"`)
+    await admin.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "${role}"`)
+    const created = async () => ({
+      tables: (await admin.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'strangler\\_%' ORDER BY 1`)).rows.map((r) => r.tablename),
+      outbox: (await admin.query(`SELECT 1 FROM pg_tables WHERE tablename = 'strangler_outbox_crm'`)).rows.length,
+      slots: (await admin.query(`SELECT slot_name FROM pg_replication_slots WHERE database = current_database()`)).rows.length,
+      publications: (await admin.query(`SELECT pubname FROM pg_publication`)).rows.length,
+      triggers: (await admin.query(`SELECT tgname FROM pg_trigger WHERE NOT tgisinternal`)).rows.length,
+    })
+    const toolEnv = {MONO: withUser(mono.url, role, rolePw), TGT: target.url}
+    const refused = await run(['shadow', 'crm'], dir, toolEnv)
+    const all = refused.stdout + refused.stderr
+    expect(refused.code, all).toBe(2)
+    expect(all).toMatch(new RegExp(`needs a user with the REPLICATION attribute.*${role} has none`))
+    expect(all).toMatch(new RegExp(`ALTER ROLE "${role}" REPLICATION`))
+    expect(all).not.toMatch(/\n\s+at .+\(.+:\d+:\d+\)/)
+    for (const secret of [rolePw, testPassword()]) expect(all).not.toContain(secret)
+    expect(await created()).toEqual({tables: ['users'], outbox: 0, slots: 0, publications: 0, triggers: 0})
+
+    // with REPLICATION, the next missing grant is named, still before anything is created
+    await admin.query(`ALTER ROLE "${role}" REPLICATION`)
+    const noPublish = await run(['shadow', 'crm'], dir, toolEnv)
+    expect(noPublish.code, noPublish.stdout + noPublish.stderr).toBe(2)
+    expect(noPublish.stderr).toMatch(/needs CREATE on the database .* to create a publication/)
+    expect(noPublish.stderr).toMatch(/GRANT CREATE ON DATABASE/)
+    expect(await created()).toEqual({tables: ['users'], outbox: 0, slots: 0, publications: 0, triggers: 0})
+
+    // SECURITY.md, logical capture: REPLICATION, CREATE on the database, ownership of the source tables, CREATE on the schema
+    await admin.query(`GRANT CREATE ON DATABASE "${mono.name}" TO "${role}"`)
+    const ok = await run(['shadow', 'crm'], dir, toolEnv)
+    expect(ok.code, ok.stderr).toBe(0)
+    expect(await created()).toEqual({tables: ['users'], outbox: 1, slots: 1, publications: 1, triggers: 0})
+    await admin.query(`INSERT INTO users VALUES (21, 'new@x')`)
+    const relay = await run(['relay', 'crm', '--once', '--json'], dir, toolEnv)
+    expect(relay.code, relay.stderr).toBe(0)
+    expect(JSON.parse(relay.stdout)).toMatchObject({upserts: 1, pending: 0})
+    const aborted = await run(['shadow', 'crm', '--abort'], dir, toolEnv)
+    expect(aborted.code, aborted.stderr).toBe(0)
+    expect(await created()).toEqual({tables: ['users'], outbox: 0, slots: 0, publications: 0, triggers: 0})
+  })
+
   it('MariaDB: refused naming the grants, nothing half-created; the SECURITY.md grants are enough', async () => {
     const [mono, target]: FreshDatabase[] = await Promise.all([freshMysql('priv_mono'), freshPg('priv_tgt')])
     const user = uniqueName('ro').slice(0, 32)

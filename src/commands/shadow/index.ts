@@ -8,9 +8,9 @@ import {UserError} from '../../util/errors.js'
 
 export default class Shadow extends BaseCommand<typeof Shadow> {
   static override summary = 'Enter the shadow phase: create the service tables, install change capture, backfill, and let the relay catch up.'
-  static override description = `Moves a service from planned to shadow. Creates the target tables or collections from the mapping, installs change capture (triggers writing changed keys to an outbox) on every source table BEFORE the backfill starts, copies the rows in parallel keyset chunks with a checkpoint after every chunk, then runs the relay until the service store has caught up with the monolith.
+  static override description = `Moves a service from planned to shadow. Creates the target tables or collections from the mapping, installs change capture on every source table BEFORE the backfill starts (triggers writing changed keys to an outbox; with capture: 'logical' on PostgreSQL, a publication and a logical replication slot instead), copies the rows in parallel keyset chunks with a checkpoint after every chunk, then runs the relay until the service store has caught up with the monolith.
 
-Running it again on a service in shadow resumes the backfill from its checkpoints: after a crash or kill -9 at most one chunk per worker is copied again, and nothing is duplicated. --abort returns the service to planned: triggers, outbox and the tables shadow created are removed.
+Running it again on a service in shadow resumes the backfill from its checkpoints: after a crash or kill -9 at most one chunk per worker is copied again, and nothing is duplicated. --abort returns the service to planned: capture (triggers, or the replication slot and publication), outbox and the tables shadow created are removed.
 
 The backfill pauses while the relay lag (of entities already copied) is over gates.maxRelayLagSeconds, and while the monolith runs more queries than --max-monolith-load.`
   static override examples = [
