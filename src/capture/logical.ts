@@ -374,7 +374,10 @@ export class LogicalFeed {
   /** Decoding reads flushed WAL only: under asynchronous commit, a transaction that returned may not be there yet. */
   private async flushIfAsync(): Promise<void> {
     this.asyncCommit ??= (await this.sql.query<{s: string}>(`SELECT current_setting('synchronous_commit') AS s`))[0]?.s === 'off'
-    if (this.asyncCommit) await this.flushWal()
+    if (!this.asyncCommit) return
+    // only when something is written but not flushed (an idle monolith writes nothing for it)
+    const [r] = await this.sql.query<{unflushed: boolean}>(`SELECT pg_current_wal_insert_lsn() > pg_current_wal_flush_lsn() AS unflushed`)
+    if (r?.unflushed === true) await this.flushWal()
   }
 
   /**
