@@ -18,7 +18,8 @@ import {Workspace} from '../../src/workspace.js'
 import {freshMongo, freshMysql, freshPg, type FreshDatabase} from '../helpers/db.js'
 import {appDb, type AppDb} from './relay-setup.js'
 
-type Pair = 'pg-mongo' | 'my-mongo' | 'my-pg' | 'pg-my'
+/** `pgl-my`: PostgreSQL with logical capture (the root table published, related tables with triggers) → MariaDB. */
+type Pair = 'pg-mongo' | 'my-mongo' | 'my-pg' | 'pg-my' | 'pgl-my'
 const SERVICE = 'catalog'
 
 const DDL = {
@@ -82,7 +83,7 @@ afterAll(async () => {
 
 async function fixture(pair: Pair, products: number): Promise<Fixture> {
   const source = pair.startsWith('pg') ? await freshPg('aggsrc') : await freshMysql('aggsrc')
-  const target: FreshDatabase = pair === 'my-pg' ? await freshPg('aggtgt') : pair === 'pg-my' ? await freshMysql('aggtgt') : await freshMongo('aggtgt')
+  const target: FreshDatabase = pair === 'my-pg' ? await freshPg('aggtgt') : pair === 'pg-my' || pair === 'pgl-my' ? await freshMysql('aggtgt') : await freshMongo('aggtgt')
   const app = await appDb(source.url)
   for (const ddl of DDL[app.dialect]) await app.exec(ddl)
   const cats: unknown[][] = []
@@ -110,7 +111,7 @@ async function fixture(pair: Pair, products: number): Promise<Fixture> {
     if (pas.length) await app.exec(`INSERT INTO product_attributes (product_id, name, value) VALUES ${pas.map(() => '(?, ?, ?)').join(', ')}`, pas.flat())
   }
   const plan: PlanInput = {
-    monolith: {url: source.url},
+    monolith: pair === 'pgl-my' ? {url: source.url, capture: 'logical'} : {url: source.url},
     services: {[SERVICE]: {target: {url: target.url}, isolation: 'own-server', entities: [ENTITY]}},
   }
   const ws = await Workspace.open(configSchema.parse(plan), {runId: randomUUID()})
@@ -220,7 +221,7 @@ describe.each(['pg-mongo', 'pg-my'] as const)('aggregate %s, TRUNCATE', (pair) =
   })
 })
 
-describe.each(['pg-mongo', 'my-mongo', 'my-pg', 'pg-my'] as const)('aggregate %s', (pair) => {
+describe.each(['pg-mongo', 'my-mongo', 'my-pg', 'pg-my', 'pgl-my'] as const)('aggregate %s', (pair) => {
   it('backfills and relays documents while every participating table is written, ending with a clean diff', async () => {
     const f = await fixture(pair, 1200)
     let stop = false
