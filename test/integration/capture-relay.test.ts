@@ -134,15 +134,16 @@ describe('change capture', () => {
 })
 
 // MySQL/MariaDB have no TRUNCATE triggers (README: known limits); there the diff finds the rows left behind
-describe('relay pg-pg, TRUNCATE', () => {
+describe.each(['pg-pg', 'pgl-pg'] as const)('relay %s, TRUNCATE', (pair) => {
   it('treats a TRUNCATE as a barrier: the target is emptied, and rows written after it arrive', async () => {
-    const f = await fixture('pg-pg')
+    const f = await fixture(pair)
     await f.app.exec(`INSERT INTO accounts (id, email) VALUES (1, 'a@x'), (2, 'b@x'), (3, 'c@x')`)
     const relay = new Relay(f.ws, SERVICE)
     await relay.drain()
     await f.app.exec(`UPDATE accounts SET email = 'before@x' WHERE id = 1`)
     await f.app.exec(`TRUNCATE accounts`)
     await f.app.exec(`INSERT INTO accounts (id, email) VALUES (2, 'after@x'), (9, 'new@x')`)
+    await (await logicalFeed(f.ws, SERVICE))?.pump()
     const ops = await f.ws.monolith.sql!.query<{op: string}>(`SELECT op FROM ${f.ws.monolith.sql!.quoteTable(f.ws.outbox(SERVICE))} ORDER BY id`)
     expect(ops.map((o) => String(o.op).trim())).toEqual(['U', 'T', 'U', 'U'])
     const t = await relay.drain()
@@ -154,14 +155,15 @@ describe('relay pg-pg, TRUNCATE', () => {
   })
 })
 
-describe('relay pg-pg, statements of many rows', () => {
+describe.each(['pg-pg', 'pgl-pg'] as const)('relay %s, statements of many rows', (pair) => {
   it('captures each row a statement changes: a bulk update moving keys, a key swap, an upsert, a bulk delete', async () => {
-    const f = await fixture('pg-pg')
+    const f = await fixture(pair)
     await f.app.exec(`INSERT INTO accounts (id, email) SELECT g, 'u' || g || '@x' FROM generate_series(1, 50) AS g`)
     const relay = new Relay(f.ws, SERVICE)
     await relay.drain()
     const outbox = f.ws.monolith.sql!.quoteTable(f.ws.outbox(SERVICE))
     const changes = async (): Promise<string[]> => {
+      await (await logicalFeed(f.ws, SERVICE))?.pump()
       const rows = await f.ws.monolith.sql!.query<{op: string; pk: string}>(`SELECT op, pk FROM ${outbox} ORDER BY id`)
       return rows.map((r) => `${String(r.op).trim()}${JSON.stringify(JSON.parse(r.pk))}`)
     }
@@ -197,7 +199,9 @@ describe('relay pg-pg, statements of many rows', () => {
     expect([...target.keys()].filter((k) => k.startsWith('accounts:')).length).toBe(41)
     expect(entries(target)).toEqual(entries(source))
   })
+})
 
+describe('relay pg-pg, capture of an earlier version', () => {
   it('replaces the row trigger of an earlier version when capture is reinstalled', async () => {
     const f = await fixture('pg-pg')
     const sql = f.ws.monolith.sql!
