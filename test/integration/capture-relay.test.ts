@@ -201,6 +201,46 @@ describe.each(['pg-pg', 'pgl-pg'] as const)('relay %s, statements of many rows',
   })
 })
 
+describe('switching a live service between triggers and logical capture (PostgreSQL)', () => {
+  it('switches both ways without losing a change: the new capture is installed before the old one is removed, and what the slot still holds reaches the outbox', async () => {
+    const f = await fixture('pg-pg')
+    const sql = f.ws.monolith.sql!
+    const triggers = async () => (await sql.query<{tgname: string}>(`SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = 'accounts'::regclass`)).length
+    const slots = async () => (await sql.query(`SELECT 1 FROM pg_replication_slots WHERE database = current_database()`)).length
+    await f.app.exec(`INSERT INTO accounts (id, email) VALUES (1, 'by triggers@x')`)
+    expect(await triggers()).toBe(4)
+
+    const open = async (capture: 'triggers' | 'logical'): Promise<Workspace> => {
+      const plan = {...f.plan, monolith: {...f.plan.monolith, capture}}
+      const ws = await Workspace.open(configSchema.parse(plan), {runId: randomUUID()})
+      fixtures.push({close: () => ws.close()} as RelayFixture)
+      return ws
+    }
+    const logical = await open('logical')
+    await installCapture(logical, SERVICE)
+    expect(await triggers()).toBe(0)
+    expect(await slots()).toBe(1)
+    expect(await captureInstalled(logical, SERVICE)).toBe(true)
+    await f.app.exec(`INSERT INTO accounts (id, email) VALUES (2, 'by the slot@x')`)
+    await new Relay(logical, SERVICE).drain()
+    let snap = await f.snapshot()
+    expect([...snap.target.keys()].filter((k) => k.startsWith('accounts:')).sort()).toEqual(['accounts:1', 'accounts:2'])
+
+    // a change waiting in the slot when the service goes back to triggers
+    await f.app.exec(`UPDATE accounts SET name = 'left in the slot' WHERE id = 2`)
+    const back = await open('triggers')
+    await installCapture(back, SERVICE)
+    expect(await triggers()).toBe(4)
+    expect(await slots()).toBe(0)
+    expect((await sql.query(`SELECT 1 FROM pg_publication`)).length).toBe(0)
+    await f.app.exec(`INSERT INTO accounts (id, email) VALUES (3, 'by triggers again@x')`)
+    await new Relay(back, SERVICE).drain()
+    snap = await f.snapshot()
+    expect([...snap.target.keys()].filter((k) => k.startsWith('accounts:')).sort()).toEqual(['accounts:1', 'accounts:2', 'accounts:3'])
+    expect(entries(snap.target)).toEqual(entries(snap.source))
+  })
+})
+
 describe('relay pg-pg, capture of an earlier version', () => {
   it('replaces the row trigger of an earlier version when capture is reinstalled', async () => {
     const f = await fixture('pg-pg')
