@@ -265,7 +265,7 @@ interface FeedRow {
 
 /**
  * Moves decoded changes from a service's slot into its outbox. One feed runs
- * at a time per slot (an advisory lock; a second caller returns at once).
+ * at a time per slot (an advisory lock; a second caller waits its turn).
  */
 export class LogicalFeed {
   private readonly sql: SqlCapabilities
@@ -297,14 +297,13 @@ export class LogicalFeed {
    * One pass: peeks up to about 10,000 changes (whole transactions), writes
    * them to the outbox in commit order in one transaction, then advances the
    * slot past them. Returns the changes written (0 when another feed holds the
-   * slot or nothing is pending).
+   * slot too long or nothing is pending).
    */
   async pump(opts: {flush?: boolean} = {}): Promise<number> {
     if (opts.flush) await this.flushWal()
     else await this.flushIfAsync()
     const res = await this.sql.transaction(async (tx) => {
-      const [l] = await tx.query<{ok: boolean}>(`SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok`, [this.lockKey])
-      if (l?.ok !== true) return {written: 0, endLsn: undefined as bigint | undefined, commits: 0}
+      if (!(await this.lockSlot(tx))) return {written: 0, endLsn: undefined as bigint | undefined, commits: 0}
       const relations = new Map<number, RelationMessage>()
       let pending: FeedRow[] = []
       let txRows: FeedRow[] = []
@@ -392,10 +391,29 @@ export class LogicalFeed {
     })
   }
 
+  /**
+   * Everything of ours that uses the slot (feed, advance, backlog) takes this
+   * transaction lock first, waiting up to a few seconds: the slot serves one
+   * reader at a time, and a reader that found it busy would fail. False when
+   * the wait timed out.
+   */
+  private async lockSlot(tx: SqlCapabilities): Promise<boolean> {
+    await tx.execute(`SET LOCAL lock_timeout = '5s'`)
+    try {
+      await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [this.lockKey])
+      return true
+    } catch (err) {
+      if (/lock timeout/i.test(String((err as Error).message))) return false
+      throw err
+    }
+  }
+
   private async advance(lsn: bigint): Promise<void> {
     const text = `${(lsn >> 32n).toString(16)}/${(lsn & 0xffffffffn).toString(16)}`
     try {
-      await this.sql.query(`SELECT pg_replication_slot_advance(${lit(this.names.slot)}, ${lit(text)}::pg_lsn)`)
+      await this.sql.transaction(async (tx) => {
+        if (await this.lockSlot(tx)) await tx.query(`SELECT pg_replication_slot_advance(${lit(this.names.slot)}, ${lit(text)}::pg_lsn)`)
+      })
     } catch (err) {
       // another feed advanced it further meanwhile (it wrote the same changes: duplicates the relay coalesces)
       if (!/cannot advance replication slot to .*minimum is/i.test(String((err as Error).message))) throw err
@@ -462,8 +480,7 @@ export class LogicalFeed {
     try {
       return await this.sql.transaction(async (tx) => {
         // after a feed at work, not beside it (the slot serves one reader at a time)
-        await tx.execute(`SET LOCAL lock_timeout = '5s'`)
-        await tx.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [this.lockKey])
+        if (!(await this.lockSlot(tx))) return undefined
         const [w] = await tx.query<Record<string, unknown>>(
           `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) AS retained, pg_current_wal_lsn() > confirmed_flush_lsn AS behind FROM pg_replication_slots WHERE slot_name = $1`,
           [this.names.slot],
