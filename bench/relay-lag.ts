@@ -5,7 +5,7 @@
  * lag (age of the oldest unconsumed change, the gate's measure) is sampled
  * every 100 ms.
  *
- *   node --import tsx bench/relay-lag.ts --engine mysql|postgres --url URL [--target-url URL] [--rate 1000] [--seconds 30]
+ *   node --import tsx bench/relay-lag.ts --engine mysql|postgres --url URL [--target-url URL] [--rate 1000] [--seconds 30] [--capture logical]
  *
  * --url / --target-url are server URLs: scratch databases are created on them
  * (the target defaults to a PostgreSQL server: STRANGLER_BENCH_PG_URL or
@@ -14,6 +14,9 @@
  * p50/p99/max over the run, the achieved write rate, and the relay process's
  * peak RSS (VmHWM), next to the RSS of the same CLI doing nothing (`relay --help`: the
  * development entry point loads every command through tsx, most of the figure).
+ * `--capture logical` (PostgreSQL with wal_level = logical) captures through a
+ * replication slot instead of triggers; the lag then counts what waits in the
+ * slot as well as in the outbox.
  */
 import {spawn, spawnSync} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
@@ -22,8 +25,7 @@ import {tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {parseArgs} from 'node:util'
-import {installCapture} from '../src/capture/capture.js'
-import {Outbox} from '../src/capture/outbox.js'
+import {installCapture, serviceOutbox} from '../src/capture/capture.js'
 import {configSchema} from '../src/config/schema.js'
 import {writeCheckpoint} from '../src/state/checkpoints.js'
 import {Workspace} from '../src/workspace.js'
@@ -39,6 +41,7 @@ const {values: args} = parseArgs({
     seconds: {type: 'string', default: '30'},
     'batch-size': {type: 'string', default: '500'},
     keep: {type: 'boolean', default: false},
+    capture: {type: 'string', default: 'triggers'},
   },
 })
 const engine = args.engine as BenchEngine
@@ -55,7 +58,9 @@ const source = await scratchDb(engine, serverUrl, 'strangler_bench_lag_src')
 const target = await scratchDb('postgres', targetServer, 'strangler_bench_lag_tgt')
 const dir = mkdtempSync(join(tmpdir(), 'strangler-bench-lag-'))
 const app = appPool(engine, source.url, 16)
-const planInput = {monolith: {url: source.url}, services: {users: {target: {url: target.url}, entities: [{source: 'users'}]}}}
+if (args.capture !== 'triggers' && args.capture !== 'logical') throw new Error('--capture must be triggers or logical')
+if (args.capture === 'logical' && engine !== 'postgres') throw new Error('--capture logical needs --engine postgres')
+const planInput = {monolith: {url: source.url, capture: args.capture}, services: {users: {target: {url: target.url}, entities: [{source: 'users'}]}}}
 const planFile = join(dir, 'strangler.config.json')
 writeFileSync(planFile, JSON.stringify(planInput))
 let ws: Workspace | undefined
@@ -74,7 +79,7 @@ try {
   // some rows to update and delete
   const seed = 5000
   for (let i = 0; i < seed; i += 500) await app.exec(insertSql(500), Array.from({length: 500}, (_, j) => userParams(i + j + 1)).flat())
-  const outbox = new Outbox(ws.monolith, ws.outbox('users'))
+  const outbox = serviceOutbox(ws, 'users')
 
   relay = spawn(process.execPath, ['--import', 'tsx', '--disable-warning=ExperimentalWarning', 'bin/dev.js', 'relay', 'users', '--follow', '--json', '--config', planFile, '--batch-size', args['batch-size']], {
     cwd: ROOT,
@@ -173,6 +178,7 @@ try {
     bench: 'relay-lag',
     summary: true,
     engine,
+    capture: args.capture,
     monolith: info.version,
     rate,
     seconds,
@@ -190,6 +196,8 @@ try {
   })
 } finally {
   if (relay && relay.exitCode === null) relay.kill('SIGKILL')
+  // a slot left behind would hold WAL forever (and keep the database from being dropped)
+  if (args.capture === 'logical' && !args.keep) await ws?.monolith.sql?.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database()`).catch((err: unknown) => log(`could not drop the slot: ${String(err)}`))
   await ws?.close()
   await app.close()
   rmSync(dir, {recursive: true, force: true})
