@@ -304,6 +304,7 @@ export class LogicalFeed {
     else await this.flushIfAsync()
     const res = await this.sql.transaction(async (tx) => {
       if (!(await this.lockSlot(tx))) return {written: 0, endLsn: undefined as bigint | undefined, commits: 0}
+      await this.requireUsableSlot(tx)
       const relations = new Map<number, RelationMessage>()
       let pending: FeedRow[] = []
       let txRows: FeedRow[] = []
@@ -389,6 +390,20 @@ export class LogicalFeed {
       await tx.execute(`SET LOCAL synchronous_commit = on`)
       await tx.query(`SELECT pg_logical_emit_message(true, ${lit(HEARTBEAT_PREFIX)}, ${lit(this.names.slot)})`)
     })
+  }
+
+  /**
+   * A slot that is gone, or that PostgreSQL invalidated because it held more
+   * WAL than max_slot_wal_keep_size allows, has lost changes: say so and how
+   * to recover, instead of retrying for ever.
+   */
+  private async requireUsableSlot(tx: SqlCapabilities): Promise<void> {
+    const [r] = await tx.query<{wal_status: string | null}>(`SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1`, [this.names.slot])
+    const hint = `Changes made since it was lost have not reached the service: run \`strangler shadow SERVICE\` to recreate the slot (a service in shadow), then \`strangler diff\` and \`strangler repair\` for the rows written meanwhile.`
+    if (!r) throw new UserError(`capture: the replication slot ${this.names.slot} does not exist on the monolith.`, {code: 'E_NO_CAPTURE', hint})
+    if (r.wal_status === 'lost') {
+      throw new UserError(`capture: the replication slot ${this.names.slot} lost WAL it still needed (it held more than max_slot_wal_keep_size while the relay was not reading it).`, {code: 'E_NO_CAPTURE', hint})
+    }
   }
 
   /**

@@ -14,6 +14,7 @@ import {listRelaySamples} from '../../src/capture/relay-samples.js'
 import {configSchema} from '../../src/config/schema.js'
 import {serviceStatus} from '../../src/phases/status.js'
 import {writeCheckpoint} from '../../src/state/checkpoints.js'
+import {UserError} from '../../src/util/errors.js'
 import {Workspace} from '../../src/workspace.js'
 import {appDb, appWorkload, entries, relayFixture, SERVICE, type Pair, type RelayFixture} from './relay-setup.js'
 
@@ -519,6 +520,17 @@ describe('status', () => {
     const snap = await f.snapshot()
     expect(snap.target.size).toBe(2)
     expect(entries(snap.target)).toEqual(entries(snap.source))
+  })
+
+  it('logical capture: a relay whose slot is gone stops with exit code 2 and says how to recover', async () => {
+    const f = await fixture('pgl-pg')
+    await f.app.exec(`INSERT INTO accounts (id, email) VALUES (1, 'a@x')`)
+    await f.ws.monolith.sql!.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database()`)
+    const err = (await new Relay(f.ws, SERVICE).drain().catch((e: unknown) => e)) as UserError
+    expect(err).toBeInstanceOf(UserError)
+    expect(err.exitCode).toBe(2)
+    expect(err.message).toMatch(/replication slot strangler_acct_[0-9a-f]{8} does not exist/)
+    expect(err.hint).toMatch(/strangler shadow SERVICE.*strangler diff.*strangler repair/)
   })
 
   it('lets an application user without any privilege on the outbox write (SECURITY DEFINER trigger function)', async () => {
