@@ -42,6 +42,7 @@ export default class PlanCmd extends BaseCommand<typeof PlanCmd> {
     this.out(`Plan ${file} is valid. Monolith: ${inspection.monolith.version} (${inspection.monolith.url}).`)
     for (const s of inspection.services) {
       this.out(`\nService ${s.name} → ${s.target.version} (${s.target.url}), isolation ${s.isolation}, phase ${s.phase}`)
+      this.out(`  capture: ${s.capture.method}${s.capture.method === 'logical' ? (s.capture.problem ? `, NOT READY: ${s.capture.problem}` : ' (replication slot and publication; preconditions met)') : ''}`)
       for (const e of s.entities) {
         this.out(`\n  ${e.source} → ${e.target}  key (${e.key.join(', ')})${e.filter ? `  filter: ${e.filter}` : ''}  diff: ${e.diffMode}`)
         this.out(

@@ -1,6 +1,8 @@
+import {captureMethod, captureSpecs, serviceLogicalNames} from '../capture/capture.js'
+import {checkLogicalCapture} from '../capture/logical.js'
 import {diffStrategy} from '../diff/strategy.js'
 import {getService, type Phase} from '../state/services.js'
-import {errorMessage} from '../util/errors.js'
+import {errorMessage, UserError} from '../util/errors.js'
 import type {Workspace} from '../workspace.js'
 
 export interface EntityInspection {
@@ -20,6 +22,8 @@ export interface EntityInspection {
 export interface ServiceInspection {
   name: string
   isolation: string
+  /** How the monolith's changes will be captured; for `logical`, what still keeps it from working (null: ready). */
+  capture: {method: 'triggers' | 'logical'; problem: string | null}
   phase: Phase | 'unknown'
   target: {engine: string; version: string; url: string}
   entities: EntityInspection[]
@@ -95,6 +99,7 @@ export async function inspectPlan(ws: Workspace, opts: {connectTargets: boolean;
     services.push({
       name,
       isolation: svc.isolation,
+      capture: await captureReadiness(ws, name),
       phase,
       target: tinfo ? {engine: tinfo.engine, version: tinfo.version, url: target!.displayUrl} : {engine: '?', version: 'not connected', url: ''},
       entities: out,
@@ -105,5 +110,19 @@ export async function inspectPlan(ws: Workspace, opts: {connectTargets: boolean;
     monolith: {engine: mono.engine, version: mono.version, url: ws.monolith.displayUrl, database: mono.database},
     state: {location: ws.state.engine.displayUrl, prefix: ws.state.prefix, initialised},
     services,
+  }
+}
+
+/** Logical capture's preconditions (wal_level, REPLICATION, CREATE, ownership, replica identity), checked without creating anything. */
+async function captureReadiness(ws: Workspace, service: string): Promise<ServiceInspection['capture']> {
+  const method = captureMethod(ws, service)
+  if (method !== 'logical') return {method, problem: null}
+  try {
+    const specs = (await captureSpecs(ws, service)).filter((s) => !s.roots)
+    await checkLogicalCapture(ws.monolith, specs, await serviceLogicalNames(ws, service))
+    return {method, problem: null}
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err
+    return {method, problem: `${err.message}${err.hint ? ` ${err.hint}` : ''}`}
   }
 }

@@ -99,6 +99,7 @@ describe('strangler init on the shop fixture', () => {
     const u = out.services.find((s: {name: string}) => s.name === 'users')
     expect(u.entities[0].columns.find((c: {name: string}) => c.name === 'name').from).toBe('full_name')
     expect(u.entities[0].diffMode).toMatch(/push-down|mixed|streaming/)
+    expect(u.capture).toEqual({method: 'triggers', problem: null})
     const human = await runCli(['plan'], {cwd: dir, env})
     expect(human.stdout).toContain('users → users')
   })

@@ -13,6 +13,7 @@ import {configSchema, type PlanInput} from '../../src/config/schema.js'
 import {canonicalRow} from '../../src/diff/canonical.js'
 import {keyToString} from '../../src/engines/keys.js'
 import type {Row} from '../../src/engines/types.js'
+import {inspectPlan} from '../../src/phases/inspect.js'
 import {abortShadow, runShadow} from '../../src/phases/shadow.js'
 import {listCheckpoints} from '../../src/state/checkpoints.js'
 import {getService, listTransitions, updateService} from '../../src/state/services.js'
@@ -230,9 +231,11 @@ describe('shadow lifecycle, logical capture (PostgreSQL → PostgreSQL)', () => 
     expect(await f.ws.monolith.tableExists(f.ws.outbox(SERVICE))).toBe(false)
   })
 
-  it('refuses a table without a replica identity, with exit code 2, and creates nothing', async () => {
+  it('refuses a table without a replica identity, with exit code 2, and creates nothing; `plan` says so beforehand', async () => {
     const f = await fixture('pgl-pg', {accounts: 20, products: 2})
+    expect((await inspectPlan(f.ws, {connectTargets: false})).services[0].capture).toEqual({method: 'logical', problem: null})
     await f.app.exec(`ALTER TABLE attrs REPLICA IDENTITY NOTHING`)
+    expect((await inspectPlan(f.ws, {connectTargets: false})).services[0].capture.problem).toMatch(/"public"\."attrs" has no replica identity.*REPLICA IDENTITY FULL/)
     const err = await runShadow(f.ws, SERVICE).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(UserError)
     expect((err as UserError).exitCode).toBe(2)
