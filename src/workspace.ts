@@ -151,7 +151,15 @@ export class Workspace {
     return {schema: this.monolith.defaultSchema, name: `${this.plan.state.prefix}outbox_${service}`.slice(0, 63)}
   }
 
+  private readonly closers: (() => Promise<void>)[] = []
+
+  /** Runs `fn` when the workspace closes, before its connections (e.g. a replication stream). */
+  onClose(fn: () => Promise<void>): void {
+    this.closers.push(fn)
+  }
+
   async close(): Promise<void> {
+    for (const fn of this.closers.splice(0)) await fn().catch(() => undefined)
     const engines = new Set<Engine>()
     for (const p of this.targets.values()) {
       try {

@@ -48,11 +48,43 @@ function splitSpecs(specs: readonly CaptureSpec[]): {roots: CaptureSpec[]; relat
   return {roots: specs.filter((s) => !s.roots), related: specs.filter((s) => s.roots)}
 }
 
-/** The feed from the service's slot to its outbox, under logical capture. */
+const feeds = new WeakMap<Workspace, Map<string, Promise<LogicalFeed>>>()
+
+/**
+ * The feed from the service's slot to its outbox, under logical capture: one
+ * per workspace and service (a slot streams to one connection at a time),
+ * closed with the workspace.
+ */
 export async function logicalFeed(ws: Workspace, service: string): Promise<LogicalFeed | undefined> {
   if (captureMethod(ws, service) !== 'logical') return undefined
-  const {roots} = splitSpecs(await captureSpecs(ws, service))
-  return new LogicalFeed(ws.monolith, await serviceLogicalNames(ws, service), ws.outbox(service), roots)
+  let mine = feeds.get(ws)
+  if (!mine) {
+    const created = new Map<string, Promise<LogicalFeed>>()
+    mine = created
+    feeds.set(ws, created)
+    ws.onClose(async () => {
+      for (const f of created.values()) await (await f.catch(() => undefined))?.close()
+    })
+  }
+  let feed = mine.get(service)
+  if (!feed) {
+    feed = newFeed(ws, service)
+    mine.set(service, feed)
+    feed.catch(() => mine.delete(service))
+  }
+  return feed
+}
+
+async function newFeed(ws: Workspace, service: string, roots?: readonly CaptureSpec[]): Promise<LogicalFeed> {
+  const r = roots ?? splitSpecs(await captureSpecs(ws, service)).roots
+  return new LogicalFeed(ws.monolith, ws.plan.monolith.url, await serviceLogicalNames(ws, service), ws.outbox(service), r)
+}
+
+/** Closes this workspace's feed of the service, if one streams (before its slot is dropped). */
+async function closeFeed(ws: Workspace, service: string): Promise<void> {
+  const f = feeds.get(ws)?.get(service)
+  feeds.get(ws)?.delete(service)
+  await (await f?.catch(() => undefined))?.close()
 }
 
 /** The service's outbox; under logical capture, reading it first moves what the slot decoded into it. */
@@ -175,9 +207,13 @@ async function retireSlot(ws: Workspace, service: string): Promise<string[]> {
   const names = await serviceLogicalNames(ws, service)
   const [slot] = await sql.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, [names.slot])
   if (!slot) return []
-  const {roots} = splitSpecs(await captureSpecs(ws, service))
-  const feed = new LogicalFeed(ws.monolith, names, ws.outbox(service), roots)
-  while ((await feed.pump()) > 0);
+  await closeFeed(ws, service)
+  const feed = await newFeed(ws, service)
+  try {
+    while ((await feed.pump({flush: true})) > 0);
+  } finally {
+    await feed.close()
+  }
   return removeLogical(ws.monolith, names)
 }
 
@@ -226,6 +262,7 @@ export async function removeCapture(ws: Workspace, service: string, opts: {dropO
     }
   }
   if (captureMethod(ws, service) === 'logical' || (sql.dialect === 'postgres' && (await slotsVisible(ws)))) {
+    await closeFeed(ws, service)
     ran.push(...(await removeLogical(ws.monolith, await serviceLogicalNames(ws, service))))
   }
   if (opts.dropOutbox) {

@@ -3,7 +3,8 @@ import type {CaptureSpec, Engine, SqlCapabilities} from '../engines/engine.js'
 import type {TableRef} from '../engines/types.js'
 import {crashPoint} from '../util/crash-points.js'
 import {UserError} from '../util/errors.js'
-import {decodePgOutput, parseLsn, pgTimestampText, type RelationMessage, type TupleValue} from './pgoutput.js'
+import {decodePgOutput, parseLsn, pgTimestampText, type PgOutputMessage, type RelationMessage, type TupleValue} from './pgoutput.js'
+import {SlotStream} from './slot-stream.js'
 
 /**
  * Log-based change capture on PostgreSQL (`capture: 'logical'`): a logical
@@ -276,8 +277,12 @@ export class LogicalFeed {
     return `strangler feed ${this.names.slot}`
   }
 
+  private stream?: SlotStream
+
   constructor(
     private readonly monolith: Engine,
+    /** The monolith's connection URL (with its credentials and TLS settings) for the replication connection. */
+    private readonly url: string,
     readonly names: LogicalNames,
     private readonly outbox: TableRef,
     specs: readonly CaptureSpec[],
@@ -294,81 +299,88 @@ export class LogicalFeed {
   }
 
   /**
-   * One pass: peeks up to about 10,000 changes (whole transactions), writes
-   * them to the outbox in commit order in one transaction, then advances the
-   * slot past them. Returns the changes written (0 when another feed holds the
-   * slot too long or nothing is pending).
+   * Moves what the slot streamed into the outbox: waits (briefly; with
+   * `flush`, until caught up) for the server to have sent every transaction
+   * committed before now, writes the committed transactions to the outbox in
+   * commit order, one INSERT per page, and acknowledges each page's end LSN
+   * only after its transaction committed. Returns the changes written; 0 when
+   * another process is reading the slot (its relay feeds the outbox).
    */
   async pump(opts: {flush?: boolean} = {}): Promise<number> {
     if (opts.flush) await this.flushWal()
     else await this.flushIfAsync()
-    const res = await this.sql.transaction(async (tx) => {
-      if (!(await this.lockSlot(tx))) return {written: 0, endLsn: undefined as bigint | undefined, commits: 0}
-      await this.requireUsableSlot(tx)
-      const relations = new Map<number, RelationMessage>()
-      let pending: FeedRow[] = []
-      let txRows: FeedRow[] = []
-      let commitTime = ''
-      let endLsn: bigint | undefined
-      let commits = 0
-      let written = 0
-      const flush = async (): Promise<void> => {
-        if (!pending.length) return
-        const rows = pending
-        pending = []
-        await tx.execute(
-          `INSERT INTO ${this.sql.quoteTable(this.outbox)} (entity, op, pk, created_at)
-           SELECT e, o, p, c FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY AS r (e, o, p, c, n) ORDER BY n`,
-          [rows.map((r) => r.entity), rows.map((r) => r.op), rows.map((r) => r.pk), rows.map((r) => r.createdAt)],
-        )
-        written += rows.length
-      }
-      await tx.execute(`DECLARE strangler_feed NO SCROLL CURSOR FOR ${this.peekSql(PEEK_CHANGES)}`)
+    const stream = await this.openStream()
+    if (!stream) return 0
+    const [r] = await this.sql.query<{lsn: string}>(`SELECT pg_current_wal_flush_lsn()::text AS lsn`)
+    const upTo = parseLsn(String(r?.lsn ?? '0/0'))
+    const deadline = Date.now() + (opts.flush ? 60_000 : 200)
+    let written = 0
+    let moved = false
+    try {
       for (;;) {
-        const page = await tx.query<{data: Buffer}>(`FETCH ${PAGE} FROM strangler_feed`)
-        for (const {data} of page) {
-          const m = decodePgOutput(data)
-          switch (m.tag) {
-            case 'begin':
-              commitTime = pgTimestampText(m.commitTime)
-              txRows = []
-              break
-            case 'relation':
-              relations.set(m.relationId, m)
-              break
-            case 'insert':
-            case 'update':
-            case 'delete':
-            case 'truncate':
-              for (const row of this.rowsOf(m, relations, commitTime)) txRows.push(row)
-              break
-            case 'commit':
-              // only whole transactions go to the outbox (the peek returns whole ones; this keeps it so)
-              pending.push(...txRows)
-              txRows = []
-              endLsn = m.endLsn
-              commits++
-              break
-            default:
-              break
-          }
+        const caughtUp = await stream.waitFor(upTo, Math.max(1, deadline - Date.now()))
+        for (;;) {
+          const txs = stream.take(PAGE)
+          if (!txs.length) break
+          moved = true
+          const rows = txs.flatMap((t) => t.rows)
+          if (rows.length) await this.insertRows(rows)
+          crashPoint('logical:after-outbox')
+          stream.ack(txs[txs.length - 1].endLsn)
+          written += rows.length
+          if (!opts.flush && written >= PEEK_CHANGES) return written
         }
-        if (pending.length >= PAGE) await flush()
-        if (page.length < PAGE) break
+        if (caughtUp || Date.now() >= deadline) break
       }
-      await flush()
-      await tx.execute(`CLOSE strangler_feed`)
-      return {written, endLsn, commits}
-    })
-    crashPoint('logical:after-outbox')
-    if (res.endLsn !== undefined) {
-      await this.advance(res.endLsn)
-    } else if (Date.now() - this.lastHeartbeat >= HEARTBEAT_MS) {
-      // nothing of ours in the WAL since the last advance: a transactional message gives the slot a point to advance to
+    } catch (err) {
+      // a broken connection: the next pump opens another and the slot sends again what was not acknowledged
+      this.dropStream()
+      throw err
+    }
+    if (!moved && Date.now() - this.lastHeartbeat >= HEARTBEAT_MS) {
+      // nothing of ours in the WAL: a transactional message gives the slot a point to move to past other tables' WAL
       this.lastHeartbeat = Date.now()
       await this.sql.query(`SELECT pg_logical_emit_message(true, ${lit(HEARTBEAT_PREFIX)}, ${lit(this.names.slot)})`)
     }
-    return res.written
+    return written
+  }
+
+  private async insertRows(rows: readonly FeedRow[]): Promise<void> {
+    await this.sql.execute(
+      `INSERT INTO ${this.sql.quoteTable(this.outbox)} (entity, op, pk, created_at)
+       SELECT e, o, p, c FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY AS r (e, o, p, c, n) ORDER BY n`,
+      [rows.map((r) => r.entity), rows.map((r) => r.op), rows.map((r) => r.pk), rows.map((r) => r.createdAt)],
+    )
+  }
+
+  /**
+   * The replication stream of this feed, opened on first use (and again after
+   * a failure). Undefined when another process is reading the slot.
+   */
+  private async openStream(): Promise<SlotStream | undefined> {
+    if (this.stream?.failure) this.dropStream()
+    if (this.stream) return this.stream
+    await this.sql.transaction(async (tx) => this.requireUsableSlot(tx))
+    try {
+      this.stream = await SlotStream.open(this.url, this.names.slot, this.names.publication, (m, rel, at) => this.rowsOf(m, rel, at))
+    } catch (err) {
+      if (/is active for PID/i.test(String((err as Error).message))) return undefined
+      throw err
+    }
+    return this.stream
+  }
+
+  private dropStream(): void {
+    const s = this.stream
+    this.stream = undefined
+    void s?.close()
+  }
+
+  /** Closes the replication connection (the slot becomes free for another reader, or to be dropped). */
+  async close(): Promise<void> {
+    const s = this.stream
+    this.stream = undefined
+    await s?.close()
   }
 
   /** Decoding reads flushed WAL only: under asynchronous commit, a transaction that returned may not be there yet. */
@@ -423,19 +435,7 @@ export class LogicalFeed {
     }
   }
 
-  private async advance(lsn: bigint): Promise<void> {
-    const text = `${(lsn >> 32n).toString(16)}/${(lsn & 0xffffffffn).toString(16)}`
-    try {
-      await this.sql.transaction(async (tx) => {
-        if (await this.lockSlot(tx)) await tx.query(`SELECT pg_replication_slot_advance(${lit(this.names.slot)}, ${lit(text)}::pg_lsn)`)
-      })
-    } catch (err) {
-      // another feed advanced it further meanwhile (it wrote the same changes: duplicates the relay coalesces)
-      if (!/cannot advance replication slot to .*minimum is/i.test(String((err as Error).message))) throw err
-    }
-  }
-
-  private *rowsOf(m: ReturnType<typeof decodePgOutput>, relations: Map<number, RelationMessage>, createdAt: string): Generator<FeedRow> {
+  private *rowsOf(m: PgOutputMessage, relations: Map<number, RelationMessage>, createdAt: string): Generator<FeedRow> {
     if (m.tag === 'truncate') {
       for (const id of m.relationIds) {
         for (const e of this.entitiesOf(relations, id)) yield {entity: e.entity, op: 'T', pk: '[]', createdAt}
@@ -491,6 +491,11 @@ export class LogicalFeed {
    * into the outbox right then).
    */
   async backlog(): Promise<SlotBacklog | undefined> {
+    if (this.stream && !this.stream.failure) {
+      // this process reads the slot: what it holds is what the server sent and the outbox does not have yet
+      const [w] = await this.sql.query<Record<string, unknown>>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) AS retained FROM pg_replication_slots WHERE slot_name = $1`, [this.names.slot])
+      return {...this.stream.backlog(), retainedBytes: Math.max(0, Number(w?.retained ?? 0))}
+    }
     await this.flushIfAsync()
     try {
       return await this.sql.transaction(async (tx) => {
@@ -536,4 +541,3 @@ export class LogicalFeed {
   }
 }
 
-export {parseLsn}

@@ -227,8 +227,9 @@ describe('switching a live service between triggers and logical capture (Postgre
     let snap = await f.snapshot()
     expect([...snap.target.keys()].filter((k) => k.startsWith('accounts:')).sort()).toEqual(['accounts:1', 'accounts:2'])
 
-    // a change waiting in the slot when the service goes back to triggers
+    // a change waiting in the slot when the service goes back to triggers (and the relay reading the slot has stopped)
     await f.app.exec(`UPDATE accounts SET name = 'left in the slot' WHERE id = 2`)
+    await logical.close()
     const back = await open('triggers')
     await installCapture(back, SERVICE)
     expect(await triggers()).toBe(4)
