@@ -13,8 +13,10 @@
  *
  * Messages in: {cmd: 'start'} (acknowledged once the first read is done:
  * the feed is set up outside the measured writes), {cmd: 'stop'}
- * (acknowledged when no read is in flight: the slot is free to drop). Out:
- * {ready}, {consumed: total} after every non-empty batch, {ack}, {error}.
+ * (acknowledged when no read is in flight: the slot is free to drop; with
+ * where the time went since the start: reads of the outbox, under logical
+ * capture with the pump of the slot before each; deletes; lag measurements).
+ * Out: {ready}, {consumed: total} after every non-empty batch, {ack}, {error}.
  * Exits when the parent disconnects.
  */
 import {randomUUID} from 'node:crypto'
@@ -39,7 +41,6 @@ const send = (m: Record<string, unknown>): void => void process.send?.(m)
 const batch = Number(args.batch)
 const idleMs = Number(args['idle-ms'])
 const lagMs = Number(args['lag-ms'])
-const entities = ['users']
 
 const plan = configSchema.parse({
   monolith: {url: args.url},
@@ -47,7 +48,11 @@ const plan = configSchema.parse({
 })
 const ws = await Workspace.open(plan, {runId: randomUUID()})
 const outbox = serviceOutbox(ws, 'users')
+// the relay reads by entity name (`users_users` here, private tables), as Relay.batch does
+const entities = (await ws.entities('users')).map((e) => e.name)
 let consumed = 0
+/** Where the time went since the last start, ms. */
+let spent = {reads: 0, readMs: 0, deleteMs: 0, lags: 0, lagMs: 0}
 let stopping = true
 let running: Promise<void> | undefined
 // wakes the idle pause early on stop
@@ -55,9 +60,14 @@ let wake: (() => void) | undefined
 
 /** One relay batch: the oldest `batch` rows (a pump of the slot first, under logical capture), deleted by id. */
 async function once(): Promise<number> {
+  let t = performance.now()
   const rows = await outbox.fetch(batch, entities)
+  spent.reads++
+  spent.readMs += performance.now() - t
   if (rows.length) {
+    t = performance.now()
     await outbox.remove(rows.map((r) => r.id))
+    spent.deleteMs += performance.now() - t
     consumed += rows.length
     send({consumed})
   }
@@ -69,7 +79,10 @@ async function loop(): Promise<void> {
   while (!stopping) {
     const n = await once()
     if (Date.now() >= nextLag) {
+      const t = performance.now()
       await outbox.lag(entities)
+      spent.lags++
+      spent.lagMs += performance.now() - t
       nextLag = Date.now() + lagMs
     }
     if (n === 0 && !stopping) await new Promise<void>((r) => ((wake = r), setTimeout(r, idleMs)))
@@ -80,6 +93,7 @@ process.on('message', (m: {cmd: string}) => {
   void (async () => {
     if (m.cmd === 'start' && stopping) {
       stopping = false
+      spent = {reads: 0, readMs: 0, deleteMs: 0, lags: 0, lagMs: 0}
       await once()
       running = loop()
       running.catch((err: unknown) => send({error: String((err as Error)?.stack ?? err)}))
@@ -89,7 +103,8 @@ process.on('message', (m: {cmd: string}) => {
       await running?.catch(() => undefined)
       running = undefined
     }
-    send({ack: m.cmd, consumed})
+    const ms = (x: number): number => Math.round(x)
+    send({ack: m.cmd, consumed, spent: {...spent, readMs: ms(spent.readMs), deleteMs: ms(spent.deleteMs), lagMs: ms(spent.lagMs)}})
   })().catch((err: unknown) => send({error: String((err as Error)?.stack ?? err)}))
 })
 // a Ctrl-C reaches the whole process group: the parent stops this process, after its cleanup needs it no more

@@ -35,7 +35,14 @@
  * monolith. After each phase the bench waits until the consumer has every
  * change of it (`catchUpSeconds`), so no phase's decoding spills into the next
  * mode; the server's CPU per row counts the wait too. Also per phase: the
- * consumer process's CPU time per row and the WAL written per row (PostgreSQL).
+ * consumer process's CPU time per row, the WAL written per row (PostgreSQL),
+ * and `slotRereadBytes` (WAL every read of the slot decodes again); per mode a
+ * `consumer` line: the consumer's reads and where its time went. The summary
+ * adds `logical_captured_loss_pct` (the loss of rows written and in the
+ * relay's hands per second: the writes' time plus the catch-up; short phases
+ * leave the decoding to the catch-up, so use `--rows 20000` or more for a
+ * steady state) and, with --server-pid, `logical_cpu_with_consumer_loss_pct`
+ * (the consumer's CPU counted with the server's: one machine running both).
  * --consume-triggers runs the same consumer beside the `with` triggers too
  * (a relay reads and deletes the outbox there as well): like for like.
  *
@@ -212,7 +219,8 @@ async function overhead(w: Workspace, version: string): Promise<void> {
         results.push({phase: name, mode, round, rowsPerSec, cpuUsPerRow, consumerCpuUsPerRow, catchUpSeconds, walBytesPerRow})
         const measured = {rows: n, seconds: Number(seconds.toFixed(3)), rowsPerSec, cpuUsPerRow, consumerCpuUsPerRow, catchUpSeconds, walBytesPerRow}
         const slot = mode === 'logical' ? {slotRereadBytes: await slotReread()} : {}
-        emit({bench: 'capture-overhead', engine, version, round, phase: name, mode, triggers: mode === 'with' || mode === 'previous', ...measured, ...slot, load: load()})
+        const triggers = mode === 'with' || mode === 'previous'
+        emit({bench: 'capture-overhead', engine, version, round, phase: name, mode, triggers, ...measured, ...slot, load: load()})
       }
       const first = nextId
       const one = insertSql(1)
@@ -226,7 +234,8 @@ async function overhead(w: Workspace, version: string): Promise<void> {
       await phase('insert-batch', batchRows, batchRows / batch, (b) => app.exec(many, batchParams(b)))
       nextId += batchRows
       // no read of the slot in flight when the next switch drops it
-      await consumer?.stop()
+      const spent = await consumer?.stop()
+      if (spent) emit({bench: 'capture-overhead', consumer: true, engine, round, mode, ...spent})
     }
   }
   const median = (xs: number[]): number => {
@@ -253,6 +262,11 @@ async function overhead(w: Workspace, version: string): Promise<void> {
       const losses = perRound((r) => pct(1 - of(m, r).rowsPerSec / of('without', r).rowsPerSec))
       summary[`${key}loss_pct`] = pct(median(losses) / 100)
       summary[`${key}loss_pct_range`] = [Math.min(...losses), Math.max(...losses)]
+      // with a relay beside the writes: the rate at which rows were written and captured (the relay had them)
+      if (of(m, 1).catchUpSeconds !== undefined) {
+        const captured = (r: number): number => n / (n / of(m, r).rowsPerSec + (of(m, r).catchUpSeconds ?? 0))
+        summary[`${key}captured_loss_pct`] = pct(median(perRound((r) => 1 - captured(r) / of('without', r).rowsPerSec)))
+      }
       // the throughput a CPU-bound server loses: 1 - (CPU per row without) / (CPU per row with)
       if (args['server-pid']) {
         summary[`${key}cpu_loss_pct`] = pct(median(perRound((r) => 1 - (of('without', r).cpuUsPerRow ?? 0) / (of(m, r).cpuUsPerRow ?? 1))))
@@ -268,22 +282,32 @@ async function overhead(w: Workspace, version: string): Promise<void> {
   }
 }
 
-/** CPU time in ms of the server (--server-pid): all threads of it and of its child processes (PostgreSQL's backends); 0 without --server-pid. */
+/** Clock ticks per second of /proc/PID/stat (`getconf CLK_TCK`: 100 on Linux). */
+const CLK_TCK = 100
+
+/**
+ * CPU time in ms of the server (--server-pid): all threads of it and of its
+ * child processes (PostgreSQL's backends), and what its children that ended
+ * used (a backend whose connection closed, such as a pool's idle one:
+ * without it the sum drops); 0 without --server-pid.
+ */
 function serverCpuMs(): number {
   const pid = args['server-pid']
   if (!pid) return 0
   const pids = [pid]
+  let ended = 0
   for (const p of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue
     try {
-      // the parent pid is the second field after the command name in parentheses
-      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8')
-      if (stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] === pid) pids.push(p)
+      // the fields after the command name in parentheses: state, parent pid, … (14th, 15th: cutime, cstime)
+      const fields = fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ').pop()!.split(' ')
+      if (fields[1] === pid) pids.push(p)
+      if (p === pid) ended = ((Number(fields[13]) + Number(fields[14])) * 1000) / CLK_TCK
     } catch {
       // the process ended meanwhile
     }
   }
-  return cpuMsOf(pids)
+  return cpuMsOf(pids) + ended
 }
 
 /** CPU time in ms of these processes, all their threads. */
@@ -339,25 +363,25 @@ class Consumer {
     )
   }
 
-  private async request(cmd: 'start' | 'stop'): Promise<void> {
+  private async request(cmd: 'start' | 'stop'): Promise<Record<string, unknown>> {
     if (this.failure) throw this.failure
     const r = this.reply()
     this.child.send({cmd})
-    await r
+    return r
   }
 
   /** Starts consuming; resolves after its first read (under logical capture the feed is set up by then). */
-  start(): Promise<void> {
-    return this.request('start')
+  async start(): Promise<void> {
+    await this.request('start')
   }
 
-  /** Stops after the read in flight: nothing of it holds the slot afterwards. */
-  stop(): Promise<void> {
-    return this.request('stop')
+  /** Stops after the read in flight: nothing of it holds the slot afterwards. Returns where its time went since the start. */
+  async stop(): Promise<Record<string, unknown>> {
+    return (await this.request('stop')).spent as Record<string, unknown>
   }
 
   /** Waits until it has consumed `total` rows; returns the seconds waited. */
-  async caughtUp(total: number, timeoutMs = 300_000): Promise<number> {
+  async caughtUp(total: number, timeoutMs = 120_000): Promise<number> {
     const started = performance.now()
     while (this.consumed < total) {
       if (this.failure) throw this.failure
@@ -412,7 +436,8 @@ async function walSince(lsn: string): Promise<number> {
  */
 async function slotReread(): Promise<number> {
   const {slot} = await serviceLogicalNames(wsLogical!, 'users')
-  const [r] = (await app.exec('SELECT pg_wal_lsn_diff(confirmed_flush_lsn, restart_lsn)::bigint AS b FROM pg_replication_slots WHERE slot_name = ?', [slot])) as {b: string}[]
+  const sql = 'SELECT pg_wal_lsn_diff(confirmed_flush_lsn, restart_lsn)::bigint AS b FROM pg_replication_slots WHERE slot_name = ?'
+  const [r] = (await app.exec(sql, [slot])) as {b: string}[]
   return Number(r?.b ?? 0)
 }
 
@@ -639,6 +664,9 @@ try {
   await createUsers(engine, app)
   ws = await Workspace.open(plan, {runId: randomUUID()})
   if (args.logical) {
+    // before any round rather than at the first logical mode
+    const [{w}] = (await app.exec(`SELECT current_setting('wal_level') AS w`)) as {w: string}[]
+    if (w !== 'logical') throw new Error(`--logical needs the server to run with wal_level = logical; it is ${w}`)
     wsLogical = await Workspace.open(planOf('logical'), {runId: randomUUID()})
     // should this process be killed outright (no cleanup), the slot is to be dropped by hand
     log(`logical capture: replication slot ${(await serviceLogicalNames(wsLogical, 'users')).slot} (dropped at the end)`)
