@@ -21,7 +21,7 @@
  */
 import {randomUUID} from 'node:crypto'
 import {parseArgs} from 'node:util'
-import {serviceOutbox} from '../src/capture/capture.js'
+import {logicalFeed, serviceOutbox} from '../src/capture/capture.js'
 import {configSchema} from '../src/config/schema.js'
 import {Workspace} from '../src/workspace.js'
 
@@ -102,6 +102,8 @@ process.on('message', (m: {cmd: string}) => {
       wake?.()
       await running?.catch(() => undefined)
       running = undefined
+      // logical capture: end the replication stream, so the slot is free to drop
+      await (await logicalFeed(ws, 'users').catch(() => undefined))?.close()
     }
     const ms = (x: number): number => Math.round(x)
     send({ack: m.cmd, consumed, spent: {...spent, readMs: ms(spent.readMs), deleteMs: ms(spent.deleteMs), lagMs: ms(spent.lagMs)}})
