@@ -96,9 +96,10 @@ try {
       return {hwm: 0, rss: 0}
     }
   }
-  // wait until the relay has drained the seed rows
+  // wait until the relay has applied the seed rows (under logical capture another process cannot see inside the relay's stream: count the target)
+  const usersTarget = (await ws.entities('users'))[0].target
   for (let i = 0; ; i++) {
-    if ((await outbox.lag()).pending === 0) break
+    if ((await outbox.lag()).pending === 0 && (await tgt.count(usersTarget)) >= seed) break
     if (i > 1200) throw new Error('the relay did not drain the seed rows within 120 s')
     await sleep(100)
   }
