@@ -6,7 +6,8 @@ import {UserError} from '../util/errors.js'
 import {planRelationTables, relationCaptures, relationTriggerPrefix} from './aggregate-capture.js'
 import type {Workspace} from '../workspace.js'
 import {checkLogicalCapture, installLogical, LogicalFeed, logicalInstalled, logicalNames, logicalStatements, removeLogical, type LogicalNames} from './logical.js'
-import {Outbox} from './outbox.js'
+import {Outbox, type OutboxLag} from './outbox.js'
+import {latestRelaySample} from './relay-samples.js'
 
 /**
  * Change capture on the monolith: one outbox table per service and, on every
@@ -90,6 +91,22 @@ async function closeFeed(ws: Workspace, service: string): Promise<void> {
 /** The service's outbox; under logical capture, reading it first moves what the slot decoded into it. */
 export function serviceOutbox(ws: Workspace, service: string): Outbox {
   return new Outbox(ws.monolith, ws.outbox(service), captureMethod(ws, service) === 'logical' ? () => logicalFeed(ws, service) : undefined)
+}
+
+/**
+ * How far behind the service's relay is, as the gates and `status` see it;
+ * null when the outbox does not exist. Under logical capture, while a relay in
+ * another process streams the slot, what its stream holds shows only in that
+ * relay's own samples: a recent one (at most 15 s old) counts too.
+ */
+export async function serviceLag(ws: Workspace, service: string): Promise<OutboxLag | null> {
+  const outbox = serviceOutbox(ws, service)
+  if (!(await outbox.exists())) return null
+  const lag = await outbox.lag()
+  if (captureMethod(ws, service) !== 'logical' || lag.retainedWalBytes !== undefined) return lag
+  const s = await latestRelaySample(ws.state, service)
+  if (!s || Date.now() - Date.parse(s.at) > 15_000) return lag
+  return {lagSeconds: Math.max(lag.lagSeconds, s.lagSeconds), pending: Math.max(lag.pending, s.pending)}
 }
 
 /** Name prefix of the triggers (and function) capturing one entity: `strangler_<service>_<entity>`. */

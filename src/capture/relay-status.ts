@@ -1,6 +1,6 @@
 import {registerStatusContributor} from '../phases/status.js'
 import {countDeadLetters} from './dead-letters.js'
-import {captureMethod, serviceOutbox} from './capture.js'
+import {captureMethod, serviceLag} from './capture.js'
 import {latestRelaySample} from './relay-samples.js'
 
 /** What `strangler status` shows about a service's relay. */
@@ -25,8 +25,7 @@ export interface RelayStatus {
  * `strangler status`. Imported for its side effect by the status command.
  */
 registerStatusContributor(async (ws, service, status) => {
-  const outbox = serviceOutbox(ws, service)
-  const live = (await outbox.exists()) ? await outbox.lag() : undefined
+  const live = (await serviceLag(ws, service)) ?? undefined
   const sample = await latestRelaySample(ws.state, service)
   if (live || sample) {
     const relay: RelayStatus = {

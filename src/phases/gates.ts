@@ -1,5 +1,5 @@
 import type {Gates} from '../config/schema.js'
-import {serviceOutbox} from '../capture/capture.js'
+import {serviceLag} from '../capture/capture.js'
 import {countDeadLetters} from '../capture/dead-letters.js'
 import {listCheckpoints} from '../state/checkpoints.js'
 import {listTransitions} from '../state/services.js'
@@ -34,8 +34,8 @@ export interface GateMeasurements {
 
 /** Pending changes and the age of the oldest (database clock); null when capture is not installed. */
 async function outboxLag(ws: Workspace, service: string): Promise<{lagSeconds: number; pending: number} | null> {
-  const outbox = serviceOutbox(ws, service)
-  return (await outbox.exists()) ? outbox.lag() : null
+  const lag = await serviceLag(ws, service)
+  return lag ? {lagSeconds: lag.lagSeconds, pending: lag.pending} : null
 }
 
 async function shadowSamples(state: StateStore, service: string, since: string | null): Promise<{sampled: number; mismatches: number}> {

@@ -10,7 +10,7 @@ import {captureInstalled, captureSpecs, captureState, captureStatements, install
 import {listDeadLetters} from '../../src/capture/dead-letters.js'
 import {Relay} from '../../src/capture/relay.js'
 import '../../src/capture/relay-status.js'
-import {listRelaySamples} from '../../src/capture/relay-samples.js'
+import {listRelaySamples, writeRelaySample} from '../../src/capture/relay-samples.js'
 import {configSchema} from '../../src/config/schema.js'
 import {serviceStatus} from '../../src/phases/status.js'
 import {writeCheckpoint} from '../../src/state/checkpoints.js'
@@ -521,6 +521,31 @@ describe('status', () => {
     const snap = await f.snapshot()
     expect(snap.target.size).toBe(2)
     expect(entries(snap.target)).toEqual(entries(snap.source))
+  })
+
+  it('logical capture: while a relay in another process streams the slot, its recent samples count in the lag the gates see', async () => {
+    const f = await fixture('pgl-pg')
+    // the other process: its own workspace, its relay holding the slot's stream
+    const other = await Workspace.open(configSchema.parse(f.plan), {runId: randomUUID()})
+    fixtures.push({close: () => other.close()} as RelayFixture)
+    const stop = new AbortController()
+    const following = new Relay(other, SERVICE, {idleMs: 20, metricsIntervalMs: 600_000}).follow(stop.signal)
+    try {
+      await f.app.exec(`INSERT INTO accounts (id, email) VALUES (1, 'a@x')`)
+      await waitFor('the relay to apply the row', async () => (await f.snapshot()).target.size === 1)
+      // what that relay's stream holds is invisible here; its sample says it is behind
+      await writeRelaySample(f.ws.state, SERVICE, {lagSeconds: 42, pending: 7, applied: 0, batchMs: 0, retries: 0, deadLetters: 0, throughput: 0})
+      const busy = await serviceStatus(f.ws, SERVICE)
+      expect(busy.relay).toMatchObject({lagSeconds: 42, pending: 7, capture: 'logical'})
+    } finally {
+      stop.abort()
+      await following
+      await other.close()
+    }
+    // no stream any more: the slot itself is read, and a sample no longer counts
+    await writeRelaySample(f.ws.state, SERVICE, {lagSeconds: 42, pending: 7, applied: 0, batchMs: 0, retries: 0, deadLetters: 0, throughput: 0})
+    const free = await serviceStatus(f.ws, SERVICE)
+    expect(free.relay).toMatchObject({lagSeconds: 0, pending: 0})
   })
 
   it('logical capture: a relay whose slot is gone stops with exit code 2 and says how to recover', async () => {
