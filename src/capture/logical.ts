@@ -502,10 +502,12 @@ export class LogicalFeed {
         // after a feed at work, not beside it (the slot serves one reader at a time)
         if (!(await this.lockSlot(tx))) return undefined
         const [w] = await tx.query<Record<string, unknown>>(
-          `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) AS retained, pg_current_wal_lsn() > confirmed_flush_lsn AS behind FROM pg_replication_slots WHERE slot_name = $1`,
+          `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) AS retained, pg_current_wal_lsn() > confirmed_flush_lsn AS behind, active_pid IS NOT NULL AS busy FROM pg_replication_slots WHERE slot_name = $1`,
           [this.names.slot],
         )
         if (!w) return {changes: 0, retainedBytes: 0}
+        // another process streams it: what its stream holds cannot be seen from here
+        if (w.busy === true) return undefined
         const retainedBytes = Math.max(0, Number(w.retained ?? 0))
         if (w.behind !== true) return {changes: 0, retainedBytes}
         await tx.execute(`DECLARE strangler_backlog NO SCROLL CURSOR FOR ${this.peekSql(PEEK_CHANGES)}`)

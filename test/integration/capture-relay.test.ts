@@ -542,7 +542,8 @@ describe('status', () => {
       await following
       await other.close()
     }
-    // no stream any more: the slot itself is read, and a sample no longer counts
+    // no stream any more (once the server has let go of the slot): the slot itself is read, and a sample no longer counts
+    await waitFor('the slot to be released', async () => (await f.ws.monolith.sql!.query(`SELECT 1 FROM pg_replication_slots WHERE database = current_database() AND active_pid IS NOT NULL`)).length === 0)
     await writeRelaySample(f.ws.state, SERVICE, {lagSeconds: 42, pending: 7, applied: 0, batchMs: 0, retries: 0, deadLetters: 0, throughput: 0})
     const free = await serviceStatus(f.ws, SERVICE)
     expect(free.relay).toMatchObject({lagSeconds: 0, pending: 0})
