@@ -227,7 +227,13 @@ async function retireSlot(ws: Workspace, service: string): Promise<string[]> {
   await closeFeed(ws, service)
   const feed = await newFeed(ws, service)
   try {
-    while ((await feed.pump({flush: true})) > 0);
+    // the slot must be read to its end before it goes: refuse while another process streams it
+    if (!(await feed.drainAll())) {
+      throw new UserError(`capture: the replication slot ${names.slot} is being read by another process, so what it still holds cannot be moved to the outbox.`, {
+        code: 'E_CAPTURE',
+        hint: `Stop the relay of ${service} and run the command again.`,
+      })
+    }
   } finally {
     await feed.close()
   }

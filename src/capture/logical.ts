@@ -345,6 +345,13 @@ export class LogicalFeed {
     return written
   }
 
+  /** Moves everything the slot holds into the outbox; false when another process streams the slot. */
+  async drainAll(): Promise<boolean> {
+    if (!(await this.openStream())) return false
+    while ((await this.pump({flush: true})) > 0);
+    return true
+  }
+
   private async insertRows(rows: readonly FeedRow[]): Promise<void> {
     await this.sql.execute(
       `INSERT INTO ${this.sql.quoteTable(this.outbox)} (entity, op, pk, created_at)
@@ -361,13 +368,18 @@ export class LogicalFeed {
     if (this.stream?.failure) this.dropStream()
     if (this.stream) return this.stream
     await this.sql.transaction(async (tx) => this.requireUsableSlot(tx))
-    try {
-      this.stream = await SlotStream.open(this.url, this.names.slot, this.names.publication, (m, rel, at) => this.rowsOf(m, rel, at))
-    } catch (err) {
-      if (/is active for PID/i.test(String((err as Error).message))) return undefined
-      throw err
+    // a process that just died (kill -9, a closed stream) holds the slot until the server notices: wait a little for it
+    const deadline = Date.now() + 5000
+    for (;;) {
+      try {
+        this.stream = await SlotStream.open(this.url, this.names.slot, this.names.publication, (m, rel, at) => this.rowsOf(m, rel, at))
+        return this.stream
+      } catch (err) {
+        if (!/is active for PID/i.test(String((err as Error).message))) throw err
+        if (Date.now() >= deadline) return undefined
+        await new Promise((r) => setTimeout(r, 200))
+      }
     }
-    return this.stream
   }
 
   private dropStream(): void {
