@@ -10,7 +10,11 @@
  * stopped with SIGTERM, and the service store is checked against the load
  * generator's truth log: 0 lost, 0 duplicated rows.
  *
- *   npm run bench:soak -- [--engine postgres|mysql] [--rate 1000] [--minutes 10] [--out soak.json]
+ *   npm run bench:soak -- [--engine postgres|mysql] [--rate 1000] [--minutes 10] [--out soak.json] [--capture logical]
+ *
+ * `--capture logical` (PostgreSQL with wal_level = logical) captures through a
+ * replication slot the relay streams; after the load stops the bench also waits
+ * until the slot has been acknowledged past the last write.
  *
  * Servers: STRANGLER_BENCH_PG_URL / STRANGLER_BENCH_MYSQL_URL (or the
  * STRANGLER_TEST_* URLs); without them the test harness starts local servers
@@ -24,7 +28,7 @@ import {tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {parseArgs} from 'node:util'
-import {Outbox} from '../src/capture/outbox.js'
+import {serviceOutbox} from '../src/capture/capture.js'
 import {configSchema} from '../src/config/schema.js'
 import {Workspace} from '../src/workspace.js'
 import {appConnection, checkTruth, LoadGenerator, sourceView, targetView} from '../test/helpers/load-generator.js'
@@ -42,6 +46,7 @@ const {values: args} = parseArgs({
     out: {type: 'string'},
     /** Print each second's lag to stderr (to see when a spike happens). */
     trace: {type: 'boolean', default: false},
+    capture: {type: 'string', default: 'triggers'},
   },
 })
 const engine = args.engine as BenchEngine
@@ -66,7 +71,9 @@ if (!monoServer || !pgServer) {
 const source = await scratchDb(engine, monoServer, 'strangler_soak_src')
 const target = await scratchDb('postgres', pgServer, 'strangler_soak_tgt')
 const dir = mkdtempSync(join(tmpdir(), 'strangler-soak-'))
-const plan = {monolith: {url: source.url}, gates: {maxRelayLagSeconds: 3600}, services: {acct: {target: {url: target.url}, entities: [{source: 'accounts'}, {source: 'ItemAttrs'}]}}}
+if (args.capture !== 'triggers' && args.capture !== 'logical') throw new Error('--capture must be triggers or logical')
+if (args.capture === 'logical' && engine !== 'postgres') throw new Error('--capture logical needs --engine postgres')
+const plan = {monolith: {url: source.url, capture: args.capture}, gates: {maxRelayLagSeconds: 3600}, services: {acct: {target: {url: target.url}, entities: [{source: 'accounts'}, {source: 'ItemAttrs'}]}}}
 writeFileSync(join(dir, 'strangler.config.json'), JSON.stringify(plan))
 const app = await appConnection(source.url, {max: 24})
 // single-row writes only, so operations per second are row writes per second
@@ -97,7 +104,7 @@ try {
     if (r.code !== 0) throw new Error(`strangler ${step.join(' ')} failed:\n${r.out}`)
   }
   ws = await Workspace.open(configSchema.parse(plan), {runId: randomUUID()})
-  const outbox = new Outbox(ws.monolith, ws.outbox('acct'))
+  const outbox = serviceOutbox(ws, 'acct')
 
   relay = spawn(process.execPath, ['bin/dev.js', 'relay', 'acct', '--follow', '--json', '--log-format', 'json', '--metrics-port', '0', '--metrics-host', '127.0.0.1', '--config', join(dir, 'strangler.config.json'), '--batch-size', args['batch-size']!], {cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe']})
   let relayOut = ''
@@ -153,6 +160,17 @@ try {
   }
   const stats = await gen.stop()
   const drainStart = performance.now()
+  if (args.capture === 'logical') {
+    // the relay's stream must have been acknowledged past the last write (a heartbeat comes within 10 s when idle)
+    const sql = ws.monolith.sql!
+    const [{lsn}] = await sql.query<{lsn: string}>(`SELECT pg_current_wal_flush_lsn()::text AS lsn`)
+    for (let i = 0; ; i++) {
+      const [r] = await sql.query<{ok: boolean}>(`SELECT confirmed_flush_lsn >= $1::pg_lsn AS ok FROM pg_replication_slots WHERE database = current_database()`, [lsn])
+      if (r?.ok === true) break
+      if (i > 600) throw new Error('the relay did not acknowledge the slot past the last write within 60 s')
+      await sleep(100)
+    }
+  }
   for (let i = 0; (await outbox.lag()).pending > 0; i++) {
     if (i > 1200) throw new Error('the relay did not catch up within 120 s after the load stopped')
     await sleep(100)
@@ -168,6 +186,7 @@ try {
     bench: 'soak',
     summary: true,
     engine,
+    capture: args.capture,
     monolith: (await ws.monolith.info()).version,
     rate,
     seconds,
@@ -197,6 +216,14 @@ try {
 } finally {
   if (relay && relay.exitCode === null) relay.kill('SIGKILL')
   if (gen.isRunning) await gen.stop()
+  // a slot left behind would hold WAL forever (and keep the database from being dropped)
+  if (args.capture === 'logical') {
+    for (let i = 0; i < 50; i++) {
+      const ok = await ws?.monolith.sql?.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database()`).then(() => true, () => false)
+      if (ok !== false) break
+      await sleep(100)
+    }
+  }
   await ws?.close()
   await app.close()
   rmSync(dir, {recursive: true, force: true})
