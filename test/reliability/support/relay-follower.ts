@@ -40,10 +40,15 @@ export async function followRelay(m: Migration, extraArgs: string[] = [], extraE
     metric,
     async caughtUp(opts = {}) {
       const deadline = Date.now() + (opts.timeoutMs ?? 90_000)
+      // the pending gauge is measured about once a second: a 0 measured just before the last writes landed
+      // is not caught up, so it must hold for 2.5 s
+      let zeroSince: number | undefined
       for (;;) {
         if (p.exited()) throw new Error(`the relay exited:\n${p.stderr().slice(-3000)}`)
         const [pending, consumed] = [await metric('strangler_relay_pending_changes'), await metric('strangler_relay_outbox_changes_total')]
-        if (pending === 0 && (consumed ?? 0) >= (opts.minConsumed ?? 0)) return
+        if (pending === 0 && (consumed ?? 0) >= (opts.minConsumed ?? 0)) zeroSince ??= Date.now()
+        else zeroSince = undefined
+        if (zeroSince !== undefined && Date.now() - zeroSince >= 2500) return
         if (Date.now() > deadline) throw new Error(`the relay did not catch up (pending ${pending}, consumed ${consumed}):\n${p.stderr().slice(-3000)}`)
         await sleep(250)
       }
