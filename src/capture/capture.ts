@@ -5,7 +5,7 @@ import {targetRefFor} from '../mapping/entity-mapping.js'
 import {UserError} from '../util/errors.js'
 import {planRelationTables, relationCaptures, relationTriggerPrefix} from './aggregate-capture.js'
 import type {Workspace} from '../workspace.js'
-import {checkLogicalCapture, installLogical, LogicalFeed, logicalInstalled, logicalNames, logicalStatements, removeLogical, type LogicalNames} from './logical.js'
+import {checkLogicalCapture, installLogical, LogicalFeed, logicalInstalled, logicalNames, logicalStatements, removeLogical, slotExists, type LogicalNames} from './logical.js'
 import {Outbox, type OutboxLag} from './outbox.js'
 import {latestRelaySample} from './relay-samples.js'
 
@@ -76,9 +76,9 @@ export async function logicalFeed(ws: Workspace, service: string): Promise<Logic
   return feed
 }
 
-async function newFeed(ws: Workspace, service: string, roots?: readonly CaptureSpec[]): Promise<LogicalFeed> {
-  const r = roots ?? splitSpecs(await captureSpecs(ws, service)).roots
-  return new LogicalFeed(ws.monolith, ws.plan.monolith.url, await serviceLogicalNames(ws, service), ws.outbox(service), r)
+async function newFeed(ws: Workspace, service: string): Promise<LogicalFeed> {
+  const {roots} = splitSpecs(await captureSpecs(ws, service))
+  return new LogicalFeed(ws.monolith, ws.plan.monolith.url, await serviceLogicalNames(ws, service), ws.outbox(service), roots)
 }
 
 /** Closes this workspace's feed of the service, if one streams (before its slot is dropped). */
@@ -190,7 +190,8 @@ export async function installCapture(ws: Workspace, service: string, opts: {repl
   const specs = await captureSpecs(ws, service)
   const logical = captureMethod(ws, service) === 'logical'
   const {roots, related} = splitSpecs(specs)
-  if (logical) await checkLogicalFirst(ws, service, roots)
+  // logical capture's preconditions, before anything (the outbox included) is created
+  if (logical) await checkLogicalCapture(ws.monolith, roots, await serviceLogicalNames(ws, service))
   for (const stmt of sql.outboxDdl(ws.outbox(service))) await run(stmt)
   await probeOutbox(sql, ws.outbox(service))
   if (logical) {
@@ -208,11 +209,6 @@ export async function installCapture(ws: Workspace, service: string, opts: {repl
   return ran
 }
 
-/** Logical capture's preconditions, before anything (the outbox included) is created. */
-async function checkLogicalFirst(ws: Workspace, service: string, roots: readonly CaptureSpec[]): Promise<void> {
-  await checkLogicalCapture(ws.monolith, roots, await serviceLogicalNames(ws, service))
-}
-
 /**
  * Back from logical capture to triggers: once the triggers capture (they are
  * installed first), what is still in the slot goes to the outbox and the slot
@@ -222,8 +218,7 @@ async function retireSlot(ws: Workspace, service: string): Promise<string[]> {
   const sql = sqlOf(ws)
   if (sql.dialect !== 'postgres' || !(await slotsVisible(ws))) return []
   const names = await serviceLogicalNames(ws, service)
-  const [slot] = await sql.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, [names.slot])
-  if (!slot) return []
+  if (!(await slotExists(sql, names.slot))) return []
   await closeFeed(ws, service)
   const feed = await newFeed(ws, service)
   try {
@@ -303,8 +298,9 @@ export async function captureState(ws: Workspace, service: string): Promise<{ent
   const specs = await captureSpecs(ws, service)
   const published = captureMethod(ws, service) === 'logical' ? await logicalInstalled(ws.monolith, await serviceLogicalNames(ws, service), splitSpecs(specs).roots.map((s) => s.table)) : undefined
   for (const spec of specs) {
-    const events = published && !spec.roots ? (published.has(sql.quoteTable(spec.table)) ? ['DELETE', 'INSERT', 'TRUNCATE', 'UPDATE'] : []) : await capturedEvents(sql, spec)
-    out.push({entity: spec.entity, table: spec.table, events, installed: ['INSERT', 'UPDATE', 'DELETE'].every((e) => events.includes(e)), method: published && !spec.roots ? ('logical' as const) : ('triggers' as const)})
+    const viaSlot = published !== undefined && !spec.roots
+    const events = viaSlot ? (published.has(sql.quoteTable(spec.table)) ? ['DELETE', 'INSERT', 'TRUNCATE', 'UPDATE'] : []) : await capturedEvents(sql, spec)
+    out.push({entity: spec.entity, table: spec.table, events, installed: ['INSERT', 'UPDATE', 'DELETE'].every((e) => events.includes(e)), method: viaSlot ? ('logical' as const) : ('triggers' as const)})
   }
   return out
 }

@@ -4,7 +4,7 @@ import type {TableRef} from '../engines/types.js'
 import {crashPoint} from '../util/crash-points.js'
 import {UserError} from '../util/errors.js'
 import {decodePgOutput, parseLsn, pgTimestampText, type PgOutputMessage, type RelationMessage, type TupleValue} from './pgoutput.js'
-import {SlotStream} from './slot-stream.js'
+import {SlotStream, type StreamRow} from './slot-stream.js'
 
 /**
  * Log-based change capture on PostgreSQL (`capture: 'logical'`): a logical
@@ -63,6 +63,8 @@ export function logicalNames(prefix: string, service: string, database: string, 
 export interface LogicalStatements {
   install: string[]
   remove: string[]
+  /** Makes an existing publication cover exactly these tables (install's first statement when it is already there). */
+  updatePublication: string
 }
 
 /** The DDL of log-based capture for these source tables (for `--dry-run` and for install/remove). */
@@ -77,6 +79,7 @@ export function logicalStatements(sql: SqlCapabilities, names: LogicalNames, tab
       `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ${lit(names.slot)}`,
       `DROP PUBLICATION IF EXISTS ${sql.quoteId(names.publication)}`,
     ],
+    updatePublication: `ALTER PUBLICATION ${sql.quoteId(names.publication)} SET TABLE ${list}`,
   }
 }
 
@@ -175,21 +178,19 @@ function pgArray(v: unknown): string[] {
   return []
 }
 
-/** Creates the publication (or makes it cover exactly these tables) and the slot, if missing. Returns the statements run. */
+/**
+ * Creates the publication (or makes it cover exactly these tables) and the
+ * slot, if missing. Returns the statements run. The caller has run
+ * `checkLogicalCapture` first, before creating anything else.
+ */
 export async function installLogical(monolith: Engine, names: LogicalNames, specs: readonly CaptureSpec[]): Promise<string[]> {
   const sql = requirePostgres(monolith)
-  await checkLogicalCapture(monolith, specs, names)
   const ddl = logicalStatements(sql, names, specs.map((s) => s.table))
   const ran: string[] = []
   const [pub] = await sql.query(`SELECT 1 FROM pg_publication WHERE pubname = $1`, [names.publication])
-  if (pub) {
-    const stmt = ddl.install[0].replace(/^CREATE PUBLICATION (.*?) FOR TABLE (.*) WITH .*$/s, 'ALTER PUBLICATION $1 SET TABLE $2')
-    await sql.execute(stmt)
-    ran.push(stmt)
-  } else {
-    await sql.execute(ddl.install[0])
-    ran.push(ddl.install[0])
-  }
+  const publication = pub ? ddl.updatePublication : ddl.install[0]
+  await sql.execute(publication)
+  ran.push(publication)
   if (!(await slotExists(sql, names.slot))) {
     try {
       await sql.query(ddl.install[1])
@@ -229,7 +230,8 @@ export async function removeLogical(monolith: Engine, names: LogicalNames): Prom
   return ran
 }
 
-async function slotExists(sql: SqlCapabilities, slot: string): Promise<boolean> {
+/** Whether the replication slot exists (on any database of the server). */
+export async function slotExists(sql: SqlCapabilities, slot: string): Promise<boolean> {
   return (await sql.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, [slot])).length > 0
 }
 
@@ -256,17 +258,11 @@ interface EntityOfTable {
   readonly key: readonly string[]
 }
 
-/** One outbox row to write. */
-interface FeedRow {
-  entity: string
-  op: 'U' | 'D' | 'T'
-  pk: string
-  createdAt: string
-}
-
 /**
- * Moves decoded changes from a service's slot into its outbox. One feed runs
- * at a time per slot (an advisory lock; a second caller waits its turn).
+ * Moves decoded changes from a service's slot into its outbox, through the
+ * one replication stream the slot allows. A process that only peeks at the
+ * slot (`backlog`, no stream of its own) takes an advisory lock first, so two
+ * such peeks wait their turn instead of finding the slot busy.
  */
 export class LogicalFeed {
   private readonly sql: SqlCapabilities
@@ -352,7 +348,7 @@ export class LogicalFeed {
     return true
   }
 
-  private async insertRows(rows: readonly FeedRow[]): Promise<void> {
+  private async insertRows(rows: readonly StreamRow[]): Promise<void> {
     await this.sql.execute(
       `INSERT INTO ${this.sql.quoteTable(this.outbox)} (entity, op, pk, created_at)
        SELECT e, o, p, c FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) WITH ORDINALITY AS r (e, o, p, c, n) ORDER BY n`,
@@ -367,7 +363,7 @@ export class LogicalFeed {
   private async openStream(): Promise<SlotStream | undefined> {
     if (this.stream?.failure) this.dropStream()
     if (this.stream) return this.stream
-    await this.sql.transaction(async (tx) => this.requireUsableSlot(tx))
+    await this.requireUsableSlot()
     // a process that just died (kill -9, a closed stream) holds the slot until the server notices: wait a little for it
     const deadline = Date.now() + 5000
     for (;;) {
@@ -421,8 +417,8 @@ export class LogicalFeed {
    * WAL than max_slot_wal_keep_size allows, has lost changes: say so and how
    * to recover, instead of retrying for ever.
    */
-  private async requireUsableSlot(tx: SqlCapabilities): Promise<void> {
-    const [r] = await tx.query<{wal_status: string | null}>(`SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1`, [this.names.slot])
+  private async requireUsableSlot(): Promise<void> {
+    const [r] = await this.sql.query<{wal_status: string | null}>(`SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1`, [this.names.slot])
     const hint = `Changes made since it was lost have not reached the service: run \`strangler shadow SERVICE\` to recreate the slot (a service in shadow), then \`strangler diff\` and \`strangler repair\` for the rows written meanwhile.`
     if (!r) throw new UserError(`capture: the replication slot ${this.names.slot} does not exist on the monolith.`, {code: 'E_NO_CAPTURE', hint})
     if (r.wal_status === 'lost') {
@@ -447,7 +443,7 @@ export class LogicalFeed {
     }
   }
 
-  private *rowsOf(m: PgOutputMessage, relations: Map<number, RelationMessage>, createdAt: string): Generator<FeedRow> {
+  private *rowsOf(m: PgOutputMessage, relations: Map<number, RelationMessage>, createdAt: string): Generator<StreamRow> {
     if (m.tag === 'truncate') {
       for (const id of m.relationIds) {
         for (const e of this.entitiesOf(relations, id)) yield {entity: e.entity, op: 'T', pk: '[]', createdAt}

@@ -35,9 +35,8 @@ export class Outbox {
   readonly table: TableRef
   private readonly sql: SqlCapabilities
   private readonly engine: Engine
-  /** Logical capture: the slot's changes are moved in before the outbox is read (resolved on first use). */
+  /** Logical capture: the slot's changes are moved in before the outbox is read (the workspace's feed of the service). */
   private readonly feedOf?: () => Promise<LogicalFeed | undefined>
-  private feedP?: Promise<LogicalFeed | undefined>
 
   constructor(monolith: Engine, table: TableRef, feed?: () => Promise<LogicalFeed | undefined>) {
     if (!monolith.sql) throw new UserError('The monolith must be PostgreSQL or MySQL/MariaDB to capture changes.', {code: 'E_CONFIG'})
@@ -48,12 +47,7 @@ export class Outbox {
   }
 
   private async feed(): Promise<LogicalFeed | undefined> {
-    if (!this.feedOf) return undefined
-    this.feedP ??= this.feedOf().catch((err: unknown) => {
-      this.feedP = undefined
-      throw err
-    })
-    return this.feedP
+    return this.feedOf?.()
   }
 
   exists(): Promise<boolean> {
