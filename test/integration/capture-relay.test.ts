@@ -326,20 +326,23 @@ describe.each(PAIRS)('relay %s', (pair) => {
   })
 })
 
-describe.each(['pg-pg', 'my-pg'] as const)('a transaction that takes its outbox id first but commits last (%s)', (pair) => {
+// with triggers the outbox ids are taken in the writers' transactions; with logical capture (pgl-pg) the slot decodes transactions in commit order
+describe.each(['pg-pg', 'my-pg', 'pgl-pg'] as const)('a transaction that starts first (taking its outbox id first) but commits last (%s)', (pair) => {
   it('is not lost', async () => {
     const f = await fixture(pair)
     const outbox = f.ws.monolith.sql!.quoteTable(f.ws.outbox(SERVICE))
     const t1 = await f.app.connection()
     const t2 = await f.app.connection()
+    // the id the trigger just took in this transaction (no outbox write in the writer's transaction under logical capture)
+    const idTaken = async (t: typeof t1): Promise<bigint | undefined> => (pair === 'pgl-pg' ? undefined : BigInt(String((await t.exec(`SELECT MAX(id) AS id FROM ${outbox}`))[0].id)))
     try {
       await t1.exec('BEGIN')
       await t1.exec(`INSERT INTO accounts (id, email) VALUES (10, 'first-id@x')`)
-      const [{id: id1}] = await t1.exec(`SELECT MAX(id) AS id FROM ${outbox}`)
+      const id1 = await idTaken(t1)
       await t2.exec('BEGIN')
       await t2.exec(`INSERT INTO accounts (id, email) VALUES (11, 'second-id@x')`)
-      const [{id: id2}] = await t2.exec(`SELECT MAX(id) AS id FROM ${outbox}`)
-      expect(BigInt(String(id1))).toBeLessThan(BigInt(String(id2)))
+      const id2 = await idTaken(t2)
+      if (pair !== 'pgl-pg') expect(id1).toBeLessThan(id2!)
       await t2.exec('COMMIT')
 
       const relay = new Relay(f.ws, SERVICE)
@@ -347,42 +350,7 @@ describe.each(['pg-pg', 'my-pg'] as const)('a transaction that takes its outbox 
       expect(first.changes).toBe(1)
       let snap = await f.snapshot()
       expect([...snap.target.keys()]).toEqual(['accounts:11'])
-      // a high-water mark would now stand at id2 > id1: the commit below would be skipped
-
-      await t1.exec('COMMIT')
-      const second = await relay.runOnce()
-      expect(second.changes).toBe(1)
-      snap = await f.snapshot()
-      expect([...snap.target.keys()].sort()).toEqual(['accounts:10', 'accounts:11'])
-      expect(entries(snap.target)).toEqual(entries(snap.source))
-      expect(await f.outboxCount()).toBe(0)
-    } finally {
-      await t1.exec('ROLLBACK').catch(() => undefined)
-      await t2.exec('ROLLBACK').catch(() => undefined)
-      await t1.close()
-      await t2.close()
-    }
-  })
-})
-
-describe('a transaction that starts first but commits last (logical capture)', () => {
-  it('is not lost: the slot decodes transactions in commit order', async () => {
-    const f = await fixture('pgl-pg')
-    const t1 = await f.app.connection()
-    const t2 = await f.app.connection()
-    try {
-      await t1.exec('BEGIN')
-      await t1.exec(`INSERT INTO accounts (id, email) VALUES (10, 'first@x')`)
-      await t2.exec('BEGIN')
-      await t2.exec(`INSERT INTO accounts (id, email) VALUES (11, 'second@x')`)
-      await t2.exec('COMMIT')
-
-      const relay = new Relay(f.ws, SERVICE)
-      const first = await relay.runOnce()
-      expect(first.changes).toBe(1)
-      let snap = await f.snapshot()
-      expect([...snap.target.keys()]).toEqual(['accounts:11'])
-      // the slot has moved past t2's commit; t1, which wrote first, commits after it
+      // a high-water mark would now stand at id2 > id1 (or the slot past t2's commit): the commit below would be skipped
 
       await t1.exec('COMMIT')
       const second = await relay.runOnce()
